@@ -1,0 +1,39 @@
+"""The one Redis connection pool of a process (presence, locks, budgets, emulator state).
+
+Timeouts are short on purpose: when Redis is down a request must fail fast with a 503
+envelope instead of holding a worker (issue: failure drills).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+from django.conf import settings
+
+_lock = threading.Lock()
+_client: redis.Redis | None = None
+_client_url: str | None = None
+
+
+def get_redis() -> redis.Redis:
+    global _client, _client_url
+    url = settings.REDIS_URL
+    if _client is None or _client_url != url:
+        with _lock:
+            if _client is None or _client_url != url:
+                _client = redis.Redis.from_url(
+                    url,
+                    decode_responses=True,
+                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+                    socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
+                    health_check_interval=30,
+                    max_connections=200,
+                )
+                _client_url = url
+    return _client
+
+
+def key(*parts: object) -> str:
+    """Namespaced key: every key we own starts with REDIS_KEY_PREFIX (shared Redis is safe)."""
+    return ":".join([settings.REDIS_KEY_PREFIX, *(str(p) for p in parts)])

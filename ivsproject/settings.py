@@ -1,0 +1,316 @@
+"""One settings module, driven by the environment (django-environ).
+
+Every knob is an environment variable documented in README.md. Values are parsed leniently here
+and judged by the system checks in `ivsproject/api/checks.py`, so a bad value produces a clear
+startup error instead of a traceback from deep inside Django.
+"""
+
+from pathlib import Path
+
+import environ
+
+from ivsproject import API_VERSION
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+
+def _raw(name: str, default: str) -> str:
+    return str(env.str(name, default=default)).strip()
+
+
+def _int(name: str, default: int) -> int:
+    """Integer setting; a non-numeric value is kept as -1 and reported by the system checks."""
+    raw = _raw(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        INVALID_SETTINGS[name] = raw
+        return default
+
+
+INVALID_SETTINGS: dict[str, str] = {}
+
+ENVIRONMENT = _raw("ENVIRONMENT", "development").lower()
+IS_PRODUCTION = ENVIRONMENT == "production"
+TESTING = env.bool("TESTING", default=False)
+VERSION = API_VERSION
+
+DEBUG = env.bool("DEBUG", default=False)
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+SECRET_KEY = _raw("DJANGO_SECRET_KEY", "" if IS_PRODUCTION else DEV_SECRET_KEY)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"] if IS_PRODUCTION else ["*"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+HOST = _raw("HOST", "127.0.0.1")
+PORT = _int("PORT", 8000)
+
+# --- API access -----------------------------------------------------------------------------
+DEV_API_KEY = "dev-api-key"
+API_SECRET_KEYS = [k.strip() for k in _raw("API_SECRET_KEY", "").split(",") if k.strip()]
+API_KEY_IS_DEV_DEFAULT = not API_SECRET_KEYS and not IS_PRODUCTION
+if API_KEY_IS_DEV_DEFAULT:
+    API_SECRET_KEYS = [DEV_API_KEY]
+SKIP_AUTH = env.bool("SKIP_AUTH", default=False)
+INTERNAL_SECRET = _raw("INTERNAL_SECRET", "")
+IVS_EVENTS_SECRET = _raw("IVS_EVENTS_SECRET", "")
+RATE_LIMIT_PER_MINUTE = _int("RATE_LIMIT_PER_MINUTE", 100)
+TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
+# Bodies above this are refused from Content-Length before a byte is read (our bodies are tiny).
+API_MAX_BODY_BYTES = _int("API_MAX_BODY_BYTES", 64 * 1024)
+WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[])
+
+# --- Amazon IVS -----------------------------------------------------------------------------
+AWS_REGION = _raw("AWS_REGION", "ap-northeast-1")
+IVS_BACKEND = _raw("IVS_BACKEND", "emulator").lower()
+IVS_MASTER_STAGE_ARN = _raw("IVS_MASTER_STAGE_ARN", "")
+IVS_MASTER_STAGE_NAME = _raw("IVS_MASTER_STAGE_NAME", "master-stage")
+IVS_TOKEN_SIGNING = _raw("IVS_TOKEN_SIGNING", "self").lower()
+IVS_PUBLIC_KEY_ARN = _raw("IVS_PUBLIC_KEY_ARN", "")
+IVS_PRIVATE_KEY = _raw("IVS_PRIVATE_KEY", "")
+WHIP_ENDPOINT = _raw("WHIP_ENDPOINT", "https://global.whip.live-video.net")
+# Budgets kept just under the account-wide IVS quotas (DESIGN.md): 5 TPS stage calls, 50 TPS tokens.
+IVS_STAGE_CALLS_PER_SECOND = _int("IVS_STAGE_CALLS_PER_SECOND", 5)
+IVS_TOKEN_CALLS_PER_SECOND = _int("IVS_TOKEN_CALLS_PER_SECOND", 50)
+IVS_EMULATOR_MAX_STAGES = _int("IVS_EMULATOR_MAX_STAGES", 100)
+
+# --- System limits and timing (spec "system limits") ---------------------------------------
+STAGE_MAX_PARTICIPANTS = _int("STAGE_MAX_PARTICIPANTS", 50)
+MAX_STAGES = _int("MAX_STAGES", 20)
+SCALE_UP_THRESHOLD = _int("SCALE_UP_THRESHOLD", 45)
+SCALE_DOWN_THRESHOLD = _int("SCALE_DOWN_THRESHOLD", 5)
+STAGE_WARMUP_SECONDS = _int("STAGE_WARMUP_SECONDS", 300)
+AUTOSCALE_INTERVAL_SECONDS = _int("AUTOSCALE_INTERVAL_SECONDS", 30)
+HEARTBEAT_TIMEOUT_SECONDS = _int("HEARTBEAT_TIMEOUT_SECONDS", 60)
+CLEANUP_INTERVAL_SECONDS = _int("CLEANUP_INTERVAL_SECONDS", 30)
+STATS_PUSH_INTERVAL_SECONDS = _int("STATS_PUSH_INTERVAL_SECONDS", 5)
+PUBLISHER_TOKEN_TTL_SECONDS = _int("PUBLISHER_TOKEN_TTL_SECONDS", 14400)
+VIEWER_TOKEN_TTL_SECONDS = _int("VIEWER_TOKEN_TTL_SECONDS", 3600)
+MEDIASERVER_TOKEN_TTL_SECONDS = _int("MEDIASERVER_TOKEN_TTL_SECONDS", 14400)
+
+# Settings the checks require to be whole numbers >= their minimum.
+NUMERIC_SETTINGS_MIN = {
+    "PORT": 1,
+    "RATE_LIMIT_PER_MINUTE": 0,
+    "TRUSTED_PROXY_COUNT": 0,
+    "API_MAX_BODY_BYTES": 1024,
+    "IVS_STAGE_CALLS_PER_SECOND": 1,
+    "IVS_TOKEN_CALLS_PER_SECOND": 1,
+    "IVS_EMULATOR_MAX_STAGES": 1,
+    "STAGE_MAX_PARTICIPANTS": 1,
+    "MAX_STAGES": 1,
+    "SCALE_UP_THRESHOLD": 1,
+    "SCALE_DOWN_THRESHOLD": 0,
+    "STAGE_WARMUP_SECONDS": 0,
+    "AUTOSCALE_INTERVAL_SECONDS": 1,
+    "HEARTBEAT_TIMEOUT_SECONDS": 1,
+    "CLEANUP_INTERVAL_SECONDS": 1,
+    "STATS_PUSH_INTERVAL_SECONDS": 1,
+    "PUBLISHER_TOKEN_TTL_SECONDS": 60,
+    "VIEWER_TOKEN_TTL_SECONDS": 60,
+    "MEDIASERVER_TOKEN_TTL_SECONDS": 60,
+}
+
+# --- Django ---------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "ivsproject.api",
+    "stages",
+    "viewers",
+    "tokens",
+    "stats",
+]
+
+MIDDLEWARE = [
+    "ivsproject.api.middleware.RequestIdMiddleware",
+    "ivsproject.api.middleware.MetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ivsproject.api.middleware.ApiEnvelopeMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ivsproject.urls"
+APPEND_SLASH = False
+WSGI_APPLICATION = "ivsproject.wsgi.application"
+ASGI_APPLICATION = "ivsproject.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    # WAL + a busy timeout let web and Celery processes share the dev SQLite file.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"})
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The embedded Redis (started by `make run` / `make test`) listens here unless REDIS_URL is set.
+EMBEDDED_REDIS_PORT = _int("EMBEDDED_REDIS_PORT", 6390)
+REDIS_URL = _raw("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+# Short timeouts: a Redis outage must turn into a quick 503, never a hung worker.
+REDIS_SOCKET_TIMEOUT = float(_raw("REDIS_SOCKET_TIMEOUT", "1.0"))
+REDIS_KEY_PREFIX = _raw("REDIS_KEY_PREFIX", "ivs")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{REDIS_KEY_PREFIX}:cache",
+        "OPTIONS": {
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+        },
+    }
+}
+RATELIMIT_USE_CACHE = "default"
+# We map RATELIMIT failures ourselves (429 envelope); our cache is shared Redis, so the
+# "cache is not shared" checks of django-ratelimit do not apply.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
+    }
+}
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "zh-hant"
+LANGUAGES = [("zh-hant", "繁體中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise expects it; collectstatic fills it in production
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the app folders as well, so `make run` needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+SESSION_COOKIE_SECURE = IS_PRODUCTION and env.bool("SECURE_COOKIES", default=True)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- DRF / OpenAPI --------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["ivsproject.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["ivsproject.api.authentication.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["ivsproject.api.throttling.ClientRateThrottle"],
+    "EXCEPTION_HANDLER": "ivsproject.api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+    "STRICT_JSON": True,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "IVS Real-time control API",
+    "DESCRIPTION": (
+        "Control plane for Amazon IVS Real-Time Streaming: publisher/viewer tokens, stages, "
+        "viewer presence and live stats. Every response is wrapped in the envelope "
+        "`{success, data | error, timestamp}`."
+    ),
+    "VERSION": API_VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "DISABLE_ERRORS_AND_WARNINGS": False,
+}
+
+# --- Logging --------------------------------------------------------------------------------
+LOG_LEVEL = _raw("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = _raw("LOG_FORMAT", "json" if IS_PRODUCTION else "text")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "ivsproject.api.logging.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "daphne": {"level": "WARNING"},
+        "botocore": {"level": "WARNING"},
+    },
+}

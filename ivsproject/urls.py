@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from ivsproject.api.health import HealthApi
+from ivsproject.api.metrics import metrics_view
+
+urlpatterns = [
+    path("health", HealthApi.as_view(), name="health"),
+    path("metrics", metrics_view, name="metrics"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/token/", include("tokens.urls")),
+    path("api/stage/", include("stages.urls")),
+    path("api/viewer/", include("viewers.urls")),
+    path("api/stats", include("stats.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "ivsproject.api.views.not_found"
+handler500 = "ivsproject.api.views.server_error"
