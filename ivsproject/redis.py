@@ -7,6 +7,7 @@ envelope instead of holding a worker (issue: failure drills).
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -16,7 +17,9 @@ _client: redis.Redis | None = None
 _client_url: str | None = None
 
 
-def get_redis() -> redis.Redis:
+def get_redis() -> Any:
+    # Typed Any on purpose: the pool decodes responses (every reply is `str`), which redis-py's
+    # annotations (`bytes | str`) cannot express; one Any here beats a cast at every call site.
     global _client, _client_url
     url = settings.REDIS_URL
     if _client is None or _client_url != url:
@@ -32,6 +35,17 @@ def get_redis() -> redis.Redis:
                 )
                 _client_url = url
     return _client
+
+
+def reset_redis() -> None:
+    """Drop the process's client and its pooled connections; the next `get_redis()` reconnects
+    using the current settings (tests that point REDIS_URL elsewhere, forked workers)."""
+    global _client, _client_url
+    with _lock:
+        if _client is not None:
+            _client.connection_pool.disconnect()
+        _client = None
+        _client_url = None
 
 
 def key(*parts: object) -> str:

@@ -24,7 +24,8 @@ def _raw(name: str, default: str) -> str:
 
 
 def _int(name: str, default: int) -> int:
-    """Integer setting; a non-numeric value is kept as -1 and reported by the system checks."""
+    """Integer setting; a non-numeric value is recorded in INVALID_SETTINGS (the system checks
+    refuse it) and the default stands in until then."""
     raw = _raw(name, str(default))
     try:
         return int(raw)
@@ -141,9 +142,11 @@ MIDDLEWARE = [
     "ivsproject.api.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside the envelope middleware: its own errors (oversized body, non-DRF 404/405/500) must be
+    # rendered in the caller's language too. (Since Django 4.0 LocaleMiddleware reads no session.)
+    "django.middleware.locale.LocaleMiddleware",
     "ivsproject.api.middleware.ApiEnvelopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -220,7 +223,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "viewers-cleanup": {
+        "task": "viewers.cleanup",
+        "schedule": float(CLEANUP_INTERVAL_SECONDS),
+        "options": {"expires": float(CLEANUP_INTERVAL_SECONDS)},
+    },
+    "publisher-live-poll": {
+        "task": "stats.publisher_live_poll",
+        "schedule": float(STATS_PUSH_INTERVAL_SECONDS),
+        "options": {"expires": float(STATS_PUSH_INTERVAL_SECONDS)},
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -255,7 +269,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # --- DRF / OpenAPI --------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["ivsproject.api.parsers.JsonObjectParser"],
+    "DEFAULT_METADATA_CLASS": "ivsproject.api.envelope.EnvelopeMetadata",
     "DEFAULT_AUTHENTICATION_CLASSES": ["ivsproject.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["ivsproject.api.authentication.HasApiKey"],
     "DEFAULT_THROTTLE_CLASSES": ["ivsproject.api.throttling.ClientRateThrottle"],
@@ -281,7 +296,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"ConnectionStatusEnum": ["connected", "disconnected"]},
     "DISABLE_ERRORS_AND_WARNINGS": False,
 }
 

@@ -10,10 +10,10 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/token/", include("tokens.urls")),
-    path("api/stage/", include("stages.urls")),
-    path("api/viewer/", include("viewers.urls")),
-    path("api/stats", include("stats.urls")),
+    path("api/", include("tokens.urls")),
+    path("api/", include("stages.urls")),
+    path("api/", include("viewers.urls")),
+    path("api/", include("stats.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,5 +1,83 @@
+"""Reads of the stage registry. Request paths read our database (never IVS ListStages/GetStage,
+capped at 5 TPS per account) and viewer counts from Redis presence in one round trip."""
+
+from __future__ import annotations
+
 from django.conf import settings
+from django.core import signing
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+
+from ivsproject.api.exceptions import NotFound, ValidationFailed
+from stages.ivs import is_valid_stage_arn
+from stages.models import Stage
+from viewers import presence
+
+_PAGE_SALT = "stages.list"
+
+
+def live_stages() -> QuerySet[Stage]:
+    return Stage.objects.exclude(status=Stage.Status.DELETED)
+
+
+def master_stage() -> Stage | None:
+    return live_stages().filter(role=Stage.Role.MASTER).first()
 
 
 def master_stage_configured() -> bool:
-    return bool(settings.IVS_MASTER_STAGE_ARN)
+    return bool(settings.IVS_MASTER_STAGE_ARN) or master_stage() is not None
+
+
+def master_stage_or_404() -> Stage:
+    stage = master_stage()
+    if stage is None:
+        raise NotFound(_("主播直播不存在"))
+    return stage
+
+
+def validate_stage_arn(arn: str) -> str:
+    if not isinstance(arn, str) or not is_valid_stage_arn(arn):
+        raise ValidationFailed(_("stageArn 格式無效"), details={"stageArn": str(arn)[:200]})
+    return arn
+
+
+def stage_by_arn(arn: str) -> Stage:
+    """A live (not deleted) stage by ARN; a malformed ARN is a 400, an unknown one a 404."""
+    validate_stage_arn(arn)
+    stage = live_stages().filter(arn=arn).first()
+    if stage is None:
+        raise NotFound(_("Stage 不存在"), details={"stageArn": arn})
+    return stage
+
+
+def viewer_counts(stages: list[Stage]) -> dict[str, int]:
+    """Viewer count per stage ARN from presence, one Redis round trip for any number of stages."""
+    by_id = presence.counts(s.stage_id for s in stages)
+    return {s.arn: by_id.get(s.stage_id, 0) for s in stages}
+
+
+def viewer_count(stage: Stage) -> int:
+    return viewer_counts([stage])[stage.arn]
+
+
+def assignable_stages() -> list[Stage]:
+    """Stages that may take new viewers, in tie-break order: master first, then oldest."""
+    stages = list(live_stages().filter(status=Stage.Status.ACTIVE))
+    stages.sort(key=lambda s: (not s.is_master, s.created_at, s.id))
+    return stages
+
+
+def stage_page(*, next_token: str | None, limit: int) -> tuple[list[Stage], str | None]:
+    """Cursor pagination over live stages by id; the token is signed so it cannot be forged."""
+    queryset = live_stages().order_by("id")
+    if next_token:
+        try:
+            after = int(signing.loads(next_token, salt=_PAGE_SALT))
+        except (signing.BadSignature, ValueError, TypeError):
+            raise ValidationFailed(_("nextToken 無效")) from None
+        queryset = queryset.filter(id__gt=after)
+    rows = list(queryset[: limit + 1])
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, signing.dumps(rows[-1].id, salt=_PAGE_SALT)
+    return rows, None

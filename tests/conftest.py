@@ -18,3 +18,38 @@ def _clean_redis():
     client.flushdb()
     yield
     client.flushdb()
+
+
+class ApiClient:
+    """Django test client that speaks the API: JSON bodies and the x-api-key header."""
+
+    def __init__(self, client, key: str = "dev-api-key"):
+        self.client = client
+        self.headers = {"HTTP_X_API_KEY": key}
+
+    def get(self, path, data=None, **extra):
+        return self.client.get(path, data, **{**self.headers, **extra})
+
+    def post(self, path, body=None, **extra):
+        import json
+
+        payload = json.dumps(body if body is not None else {})
+        return self.client.post(path, payload, content_type="application/json", **{**self.headers, **extra})
+
+    def delete(self, path, **extra):
+        return self.client.delete(path, **{**self.headers, **extra})
+
+
+@pytest.fixture
+def api(client, settings):
+    settings.API_SECRET_KEYS = ["test-key"]
+    settings.RATE_LIMIT_PER_MINUTE = 0
+    return ApiClient(client, "test-key")
+
+
+@pytest.fixture
+def master_stage(db):
+    from stages.services import stage_ensure_master
+
+    stage, _ = stage_ensure_master()
+    return stage

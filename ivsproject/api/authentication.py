@@ -52,7 +52,14 @@ class ApiKeyAuthentication(BaseAuthentication):
 
 class HasApiKey(BasePermission):
     def has_permission(self, request: Request, view: object) -> bool:
-        return isinstance(request.user, ApiClient)
+        if isinstance(request.user, ApiClient):
+            return True
+        # DRF throttles only after the permission check, so refused requests would never count:
+        # key guessing (or a misconfigured client hammering us) must end in 429 like anything else.
+        check_throttles = getattr(view, "check_throttles", None)
+        if check_throttles is not None:
+            check_throttles(request)
+        return False
 
 
 class HasInternalSecret(BasePermission):

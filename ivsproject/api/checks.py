@@ -6,8 +6,17 @@ servers, from `ivsproject/asgi.py` / `wsgi.py` through `run_startup_checks()`.
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 DEPLOY_SETTINGS_HINT = "Set it in the environment; see the configuration table in README.md."
+
+
+def _secret_key() -> str:
+    # Django raises ImproperlyConfigured on reading an empty SECRET_KEY; we want our clear message.
+    try:
+        return str(settings.SECRET_KEY)
+    except ImproperlyConfigured:
+        return ""
 
 
 @register(Tags.security, deploy=False)
@@ -39,7 +48,7 @@ def check_configuration(app_configs=None, **kwargs):  # type: ignore[no-untyped-
             )
         if not settings.API_SECRET_KEYS:
             errors.append(Error("API_SECRET_KEY is required in production.", hint=DEPLOY_SETTINGS_HINT, id="ivs.E005"))
-        if not settings.SECRET_KEY or settings.SECRET_KEY == settings.DEV_SECRET_KEY:
+        if not _secret_key() or _secret_key() == settings.DEV_SECRET_KEY:
             errors.append(
                 Error("DJANGO_SECRET_KEY is required in production.", hint=DEPLOY_SETTINGS_HINT, id="ivs.E006")
             )

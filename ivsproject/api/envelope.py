@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rest_framework.metadata import SimpleMetadata
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 
@@ -41,3 +43,10 @@ def error_body(code: str, message: Any, details: dict | None = None) -> dict[str
 
 def ok(data: Any, message: Any = None, status: int = 200) -> Response:
     return Response(success_body(data, message), status=status)
+
+
+class EnvelopeMetadata(SimpleMetadata):
+    """OPTIONS answers in the envelope too (DRF's default is a bare metadata object)."""
+
+    def determine_metadata(self, request: Request, view: Any) -> dict[str, Any]:
+        return success_body(super().determine_metadata(request, view))

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 
 from ivsproject.api import metrics
 from ivsproject.api.exceptions import (
@@ -97,7 +98,10 @@ class ApiEnvelopeMiddleware:
         if length > settings.API_MAX_BODY_BYTES:
             # Refuse from the header alone: the body is never read into memory.
             return error_json_response(
-                ValidationFailed(details={"maxBodyBytes": settings.API_MAX_BODY_BYTES, "contentLength": length})
+                ValidationFailed(
+                    _("請求內容過大"),
+                    details={"maxBodyBytes": settings.API_MAX_BODY_BYTES, "contentLength": length},
+                )
             )
         response = self.get_response(request)
         content_type = response.get("Content-Type", "")

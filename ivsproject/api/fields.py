@@ -1,0 +1,39 @@
+"""Serializer fields for the wire contract.
+
+DRF's `CharField` quietly turns `123` into `"123"`; the contract's ids are strings, and a number
+where a string belongs is a client bug we report (400 VALIDATION_ERROR) rather than paper over.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+# C0 controls, DEL and C1 controls: never part of an id or a name, and trouble in logs and Redis keys.
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class StrictCharField(serializers.CharField):
+    """A string and only a string: no numbers or booleans, no control characters, bounded length.
+
+    `max_length` defaults to `DEFAULT_MAX_LENGTH` so no field is unbounded by accident.
+    """
+
+    DEFAULT_MAX_LENGTH = 256
+
+    # `invalid` ("Not a valid string.") is inherited from CharField, with DRF's translations.
+    default_error_messages = {"control_characters": _("不可包含控制字元")}
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("max_length", self.DEFAULT_MAX_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if _CONTROL_CHARS.search(data):
+            self.fail("control_characters")
+        return data.strip() if self.trim_whitespace else data

@@ -1,0 +1,196 @@
+"""Writes to the stage registry, always together with IVS (through `stages.ivs` only)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ivsproject.api.exceptions import (
+    ApiError,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    StageLimitReached,
+    ValidationFailed,
+)
+from ivsproject.redis import get_redis, key
+from stages import ivs
+from stages.models import Stage
+from stages.selectors import live_stages, master_stage, stage_by_arn, viewer_count
+
+logger = logging.getLogger(__name__)
+
+# Serialises "count, CreateStage, record" across every process so concurrent creates can never
+# pass MAX_STAGES. The timeout outlives a slow CreateStage (budget wait + AWS retries).
+_CREATE_LOCK_TIMEOUT = 60
+_CREATE_LOCK_WAIT = 20
+
+
+def default_tags(managed_by: str) -> dict[str, str]:
+    return {"Environment": settings.ENVIRONMENT, "ManagedBy": managed_by}
+
+
+def _record(ivs_stage: ivs.IvsStage, *, role: str, managed_by: str) -> Stage:
+    stage, _created = Stage.objects.update_or_create(
+        arn=ivs_stage.arn,
+        defaults={
+            "name": ivs_stage.name,
+            "role": role,
+            "status": Stage.Status.ACTIVE,
+            "auto_scaled": role == Stage.Role.OVERFLOW,
+            "managed_by": managed_by,
+            "tags": ivs_stage.tags,
+            "active_session_id": ivs_stage.active_session_id or "",
+            "whip_endpoint": ivs_stage.whip_endpoint or "",
+            "events_endpoint": ivs_stage.events_endpoint or "",
+            "deleted_at": None,
+            "status_changed_at": timezone.now(),
+        },
+    )
+    return stage
+
+
+def stage_create(
+    *,
+    name: str,
+    tags: dict[str, str] | None = None,
+    role: str = Stage.Role.MANUAL,
+    managed_by: str = Stage.ManagedBy.API_SERVER,
+) -> Stage:
+    merged = {**default_tags(managed_by), **(tags or {})}
+    if len(merged) > 50:
+        raise ValidationFailed(_("tags 最多 50 組"))
+    lock = get_redis().lock(
+        key("lock", "stage-create"), timeout=_CREATE_LOCK_TIMEOUT, blocking_timeout=_CREATE_LOCK_WAIT
+    )
+    if not lock.acquire():
+        raise ServiceUnavailable(details={"reason": "stage creation is busy"})
+    try:
+        if live_stages().count() >= settings.MAX_STAGES:
+            raise StageLimitReached(settings.MAX_STAGES)
+        created = ivs.create_stage(name=name, tags=merged)
+        return _record(created, role=role, managed_by=managed_by)
+    finally:
+        try:
+            lock.release()
+        except Exception:  # lock expired under a very slow AWS call: nothing left to release
+            logger.warning("stage-create lock expired before release")
+
+
+def _close_stage_sessions(stage: Stage) -> int:
+    from viewers.services import viewer_sessions_close_for_stage
+
+    return viewer_sessions_close_for_stage(stage=stage)
+
+
+def stage_mark_deleted(*, stage: Stage) -> Stage:
+    stage.status = Stage.Status.DELETED
+    stage.deleted_at = stage.status_changed_at = timezone.now()
+    stage.save(update_fields=["status", "deleted_at", "status_changed_at", "updated_at"])
+    _close_stage_sessions(stage)
+    return stage
+
+
+def stage_delete(*, arn: str, force_viewers: bool = False) -> Stage:
+    """Delete a stage: never the master, never with viewers (unless the autoscaler drained it)."""
+    stage = stage_by_arn(arn)
+    if stage.is_master:
+        raise Forbidden(_("無法刪除主 Stage"))
+    count = viewer_count(stage)
+    if count > 0 and not force_viewers:
+        raise ValidationFailed(_("Stage 中仍有觀眾，無法刪除"), details={"viewerCount": count})
+    try:
+        ivs.delete_stage(arn=stage.arn)
+    except NotFound:
+        logger.info("stage %s was already gone in IVS; recording it as deleted", stage.arn)
+    return stage_mark_deleted(stage=stage)
+
+
+def stage_ensure_master() -> tuple[Stage, str]:
+    """Idempotently make sure a master stage exists. Returns (stage, what happened)."""
+    if settings.IVS_MASTER_STAGE_ARN:
+        found = ivs.get_stage(arn=settings.IVS_MASTER_STAGE_ARN)
+        current = master_stage()
+        if current is not None and current.arn != found.arn:
+            current.role = Stage.Role.MANUAL
+            current.save(update_fields=["role", "updated_at"])
+        return _record(found, role=Stage.Role.MASTER, managed_by=Stage.ManagedBy.API_SERVER), "adopted"
+    current = master_stage()
+    if current is not None:
+        try:
+            refreshed = ivs.get_stage(arn=current.arn)
+        except NotFound:
+            logger.warning("master stage %s vanished from IVS; creating a new one", current.arn)
+            stage_mark_deleted(stage=current)
+        else:
+            return _record(refreshed, role=Stage.Role.MASTER, managed_by=current.managed_by), "exists"
+    wanted = default_tags(Stage.ManagedBy.API_SERVER)
+    for candidate in ivs.list_stages():
+        if candidate.name == settings.IVS_MASTER_STAGE_NAME and all(
+            candidate.tags.get(k) == v for k, v in wanted.items()
+        ):
+            return _record(candidate, role=Stage.Role.MASTER, managed_by=Stage.ManagedBy.API_SERVER), "re-found"
+    created = ivs.create_stage(name=settings.IVS_MASTER_STAGE_NAME, tags=wanted)
+    try:
+        with transaction.atomic():
+            return _record(created, role=Stage.Role.MASTER, managed_by=Stage.ManagedBy.API_SERVER), "created"
+    except IntegrityError:
+        # Another process recorded a master at the same moment: keep theirs, drop ours.
+        ivs.delete_stage(arn=created.arn)
+        stage = master_stage()
+        assert stage is not None
+        return stage, "exists"
+
+
+def _is_ours(ivs_stage: ivs.IvsStage) -> bool:
+    return ivs_stage.tags.get("Environment") == settings.ENVIRONMENT and ivs_stage.tags.get("ManagedBy") in (
+        Stage.ManagedBy.API_SERVER,
+        Stage.ManagedBy.AUTO_SCALER,
+    )
+
+
+@dataclass
+class SyncReport:
+    adopted: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def stages_sync(*, dry_run: bool = False) -> SyncReport:
+    """Reconcile the registry with IVS: adopt our tagged stages we lack, mark vanished ones deleted."""
+    report = SyncReport()
+    in_ivs = {s.arn: s for s in ivs.list_stages()}
+    registry = {s.arn: s for s in live_stages()}
+    for arn, remote in in_ivs.items():
+        if arn in registry:
+            local = registry[arn]
+            if local.tags != remote.tags or local.name != remote.name:
+                report.updated.append(arn)
+                if not dry_run:
+                    _record(remote, role=local.role, managed_by=local.managed_by)
+            else:
+                report.unchanged += 1
+        elif _is_ours(remote):
+            report.adopted.append(arn)
+            if not dry_run:
+                managed_by = remote.tags["ManagedBy"]
+                role = Stage.Role.OVERFLOW if managed_by == Stage.ManagedBy.AUTO_SCALER else Stage.Role.MANUAL
+                if remote.name == settings.IVS_MASTER_STAGE_NAME and master_stage() is None:
+                    role = Stage.Role.MASTER
+                _record(remote, role=role, managed_by=managed_by)
+    for arn, local in registry.items():
+        if arn not in in_ivs:
+            report.deleted.append(arn)
+            if not dry_run:
+                try:
+                    stage_mark_deleted(stage=local)
+                except ApiError as exc:
+                    report.errors.append(f"{arn}: {exc.message}")
+    return report

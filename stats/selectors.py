@@ -1,0 +1,42 @@
+"""Live stats. Cost is independent of the number of viewers: counts come from presence in one
+Redis round trip (ZCARD per stage), stage metadata from the registry."""
+
+from __future__ import annotations
+
+from ivsproject.api.envelope import iso
+from ivsproject.redis import get_redis, key
+from stages.selectors import live_stages, viewer_counts
+
+
+def publisher_live_key() -> str:
+    return key("publisher-live")
+
+
+def is_publisher_live() -> bool:
+    return get_redis().get(publisher_live_key()) == "1"
+
+
+def stats_overview() -> dict:
+    stages = list(live_stages())
+    counts = viewer_counts(stages)
+    rows = [
+        {
+            "stageArn": s.arn,
+            "stageName": s.name,
+            "viewerCount": counts[s.arn],
+            "autoScaled": s.auto_scaled,
+            "createdAt": iso(s.created_at),
+        }
+        for s in stages
+    ]
+    return {
+        # The same counts as the rows, so totalViewers always equals their sum.
+        "totalViewers": sum(r["viewerCount"] for r in rows),
+        "activeStages": len(rows),
+        "isPublisherLive": is_publisher_live(),
+        "stages": rows,
+    }
+
+
+def total_viewers() -> int:
+    return sum(viewer_counts(list(live_stages())).values())

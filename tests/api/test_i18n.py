@@ -1,0 +1,130 @@
+"""Messages are the spec's zh-Hant by default and English with `Accept-Language: en`; codes never change."""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.utils import translation
+
+from tests.api.helpers import AUTH, assert_error
+
+pytestmark = [pytest.mark.urls("tests.api.urls"), pytest.mark.django_db]
+
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+APP_DIRS = ["ivsproject", "stages", "tokens", "viewers", "stats"]
+GETTEXT_NAMES = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy", "pgettext", "pgettext_lazy"}
+
+
+def test_default_language_is_zh_hant(client):
+    error = assert_error(client.get("/api/test/ping"), 401, "UNAUTHORIZED")
+
+    assert error["message"] == "未授權：缺少或無效的 API 金鑰"
+
+
+def test_english_when_asked(client):
+    response = client.get("/api/test/ping", **EN)
+
+    error = assert_error(response, 401, "UNAUTHORIZED")
+    assert error["message"] == "Unauthorized: missing or invalid API key"
+    assert response["Content-Language"] == "en"
+
+
+@pytest.mark.parametrize("header", ["en-US,en;q=0.9", "en-GB", "fr;q=0.8, en;q=0.9"])
+def test_english_variants_get_english(client, header):
+    error = assert_error(client.get("/api/test/ping", HTTP_ACCEPT_LANGUAGE=header), 401, "UNAUTHORIZED")
+
+    assert error["message"] == "Unauthorized: missing or invalid API key"
+
+
+@pytest.mark.parametrize("header", ["zh-TW", "zh-Hant", "ja", "de-DE", "*"])
+def test_other_languages_get_zh_hant(client, header):
+    error = assert_error(client.get("/api/test/ping", HTTP_ACCEPT_LANGUAGE=header), 401, "UNAUTHORIZED")
+
+    assert error["message"] == "未授權：缺少或無效的 API 金鑰"
+
+
+def test_missing_field_message_in_english(client):
+    response = client.post("/api/test/echo", {}, content_type="application/json", **AUTH, **EN)
+
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert error["message"] == "Missing userId"
+    assert error["details"]["missingFields"] == ["userId"]
+
+
+def test_several_missing_fields_message_in_english(client):
+    response = client.post("/api/test/pair", {}, content_type="application/json", **AUTH, **EN)
+
+    assert assert_error(response, 400, "VALIDATION_ERROR")["message"] == "Missing required parameters"
+
+
+def test_unknown_route_in_english(client):
+    assert assert_error(client.get("/api/nope", **EN), 404, "NOT_FOUND")["message"] == "Resource not found"
+
+
+def test_oversized_body_refused_by_middleware_in_english(client):
+    body = json.dumps({"userId": "x" * 200_000})
+
+    response = client.post("/api/test/echo", body, content_type="application/json", **AUTH, **EN)
+
+    assert assert_error(response, 400, "VALIDATION_ERROR")["message"] == "Request body is too large"
+
+
+def test_rate_limit_message_in_english(client, settings, frozen_ratelimit_clock):
+    settings.RATE_LIMIT_PER_MINUTE = 1
+    client.get("/api/test/ping", **AUTH)
+
+    error = assert_error(client.get("/api/test/ping", **AUTH, **EN), 429, "RATE_LIMIT_EXCEEDED")
+
+    assert error["message"] == "Too many requests, please try again later"
+
+
+def test_english_request_does_not_leak_into_the_next_one(client):
+    client.get("/api/test/ping", **EN)
+
+    error = assert_error(client.get("/api/test/ping"), 401, "UNAUTHORIZED")
+
+    assert error["message"] == "未授權：缺少或無效的 API 金鑰"
+
+
+def test_english_request_does_not_leak_into_the_next_middleware_error(client):
+    client.get("/api/test/ping", **EN)
+    body = json.dumps({"userId": "x" * 200_000})
+
+    response = client.post("/api/test/echo", body, content_type="application/json", **AUTH)
+
+    assert assert_error(response, 400, "VALIDATION_ERROR")["message"] == "請求內容過大"
+
+
+def translatable_literals():
+    """Every string literal passed to a gettext function in the project's own code."""
+    base = Path(django_settings.BASE_DIR)
+    for app in APP_DIRS:
+        for path in sorted((base / app).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id in GETTEXT_NAMES
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)
+                ):
+                    yield f"{path.relative_to(base)}:{node.lineno}", node.args[0].value
+
+
+def test_every_message_has_an_english_translation():
+    literals = list(translatable_literals())
+    assert literals, "found no translatable strings at all"
+    with translation.override("en"):
+        untranslated = [
+            (where, text) for where, text in literals if translation.gettext(text) == text and not text.isascii()
+        ]
+    assert not untranslated, (
+        "Untranslated messages; run `.venv/bin/python manage.py makemessages -l en --ignore .venv --ignore var "
+        "--no-location`, fill locale/en/LC_MESSAGES/django.po, then "
+        f"`.venv/bin/python manage.py compilemessages -l en --ignore .venv`: {untranslated}"
+    )

@@ -1,0 +1,115 @@
+"""Token endpoints (spec §2)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ivsproject.api.authentication import HasApiKey, HasInternalSecret
+from ivsproject.api.envelope import iso, ok
+from ivsproject.api.schema import envelope_responses
+from tokens import services
+from tokens.serializers import (
+    MediaServerTokenRequestSerializer,
+    MediaServerTokenSerializer,
+    PublisherTokenRequestSerializer,
+    PublisherTokenSerializer,
+    ViewerTokenRequestSerializer,
+    ViewerTokenSerializer,
+)
+
+
+def _token_fields(minted: services.MintedToken) -> dict:
+    return {
+        "token": minted.token,
+        "participantId": minted.participant_id,
+        "stageArn": minted.stage.arn,
+        "capabilities": minted.capabilities,
+        "expiresAt": iso(minted.expires_at),
+    }
+
+
+def obs_instructions() -> dict:
+    # The spec's values, byte for byte (README notes AWS's own OBS advice: veryfast, no B-frames).
+    return {
+        "obs": {
+            "service": "WHIP",
+            "server": settings.WHIP_ENDPOINT,
+            "bearerToken": "<使用上方的 token>",
+            "settings": {
+                "resolution": "1280x720",
+                "bitrate": "2500 kbps",
+                "keyframeInterval": "1s",
+                "cpuPreset": "ultrafast",
+                "tune": "zerolatency",
+            },
+        },
+        "web": {"sdk": "amazon-ivs-web-broadcast", "method": "Stage.join(token)"},
+    }
+
+
+class PublisherTokenApi(APIView):
+    @extend_schema(
+        operation_id="token_publisher",
+        summary="PUBLISH token for the master stage (the host)",
+        request=PublisherTokenRequestSerializer,
+        responses=envelope_responses(PublisherTokenSerializer, errors=(404, 500)),
+    )
+    def post(self, request: Request) -> Response:
+        body = PublisherTokenRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        minted = services.token_publisher_create(user_id=body.validated_data["userId"])
+        return ok(
+            {
+                **_token_fields(minted),
+                "userId": minted.user_id,
+                "whipEndpoint": settings.WHIP_ENDPOINT,
+                "expiresIn": minted.expires_in,
+                "instructions": obs_instructions(),
+            }
+        )
+
+
+class ViewerTokenApi(APIView):
+    @extend_schema(
+        operation_id="token_viewer",
+        summary="SUBSCRIBE token; auto-assigns the least-loaded stage unless stageArn is given",
+        request=ViewerTokenRequestSerializer,
+        responses=envelope_responses(ViewerTokenSerializer, errors=(404, 500, 503)),
+    )
+    def post(self, request: Request) -> Response:
+        body = ViewerTokenRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = services.token_viewer_create(
+            user_id=body.validated_data["userId"], stage_arn=body.validated_data.get("stageArn") or None
+        )
+        return ok(
+            {
+                **_token_fields(result.minted),
+                "userId": result.minted.user_id,
+                "expiresIn": result.minted.expires_in,
+                "currentViewers": result.current_viewers,
+            }
+        )
+
+
+class MediaServerTokenApi(APIView):
+    permission_classes = [HasApiKey, HasInternalSecret]
+
+    @extend_schema(
+        operation_id="token_mediaserver",
+        summary="PUBLISH+SUBSCRIBE token for a media server (internal; needs x-internal-secret)",
+        request=MediaServerTokenRequestSerializer,
+        parameters=[OpenApiParameter("x-internal-secret", str, OpenApiParameter.HEADER, required=True)],
+        responses=envelope_responses(MediaServerTokenSerializer, errors=(403, 404, 500)),
+    )
+    def post(self, request: Request) -> Response:
+        body = MediaServerTokenRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        minted = services.token_mediaserver_create(
+            server_id=body.validated_data["serverId"], stage_arn=body.validated_data["stageArn"]
+        )
+        return ok(_token_fields(minted))

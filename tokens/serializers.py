@@ -1,0 +1,68 @@
+from rest_framework import serializers
+
+from ivsproject.api.fields import StrictCharField
+from viewers.serializers import UserIdField
+
+
+class PublisherTokenRequestSerializer(serializers.Serializer):
+    userId = UserIdField()
+
+
+class ViewerTokenRequestSerializer(serializers.Serializer):
+    userId = UserIdField()
+    stageArn = StrictCharField(max_length=200, required=False, allow_blank=True)
+
+
+class MediaServerTokenRequestSerializer(serializers.Serializer):
+    serverId = UserIdField()
+    stageArn = StrictCharField(max_length=200)
+
+
+class ObsSettingsSerializer(serializers.Serializer):
+    resolution = serializers.CharField()
+    bitrate = serializers.CharField()
+    keyframeInterval = serializers.CharField()
+    cpuPreset = serializers.CharField()
+    tune = serializers.CharField()
+
+
+class ObsInstructionsSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    server = serializers.CharField()
+    bearerToken = serializers.CharField()
+    settings = ObsSettingsSerializer()
+
+
+class WebInstructionsSerializer(serializers.Serializer):
+    sdk = serializers.CharField()
+    method = serializers.CharField()
+
+
+class InstructionsSerializer(serializers.Serializer):
+    obs = ObsInstructionsSerializer()
+    web = WebInstructionsSerializer()
+
+
+class TokenBaseSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    participantId = serializers.CharField()
+    stageArn = serializers.CharField()
+    capabilities = serializers.ListField(child=serializers.CharField())
+    expiresAt = serializers.CharField()
+
+
+class PublisherTokenSerializer(TokenBaseSerializer):
+    userId = serializers.CharField()
+    whipEndpoint = serializers.CharField()
+    expiresIn = serializers.IntegerField()
+    instructions = InstructionsSerializer()
+
+
+class ViewerTokenSerializer(TokenBaseSerializer):
+    userId = serializers.CharField()
+    expiresIn = serializers.IntegerField()
+    currentViewers = serializers.IntegerField()
+
+
+class MediaServerTokenSerializer(TokenBaseSerializer):
+    pass

@@ -1,0 +1,57 @@
+from rest_framework import serializers
+
+from ivsproject.api.fields import StrictCharField
+
+
+class UserIdField(StrictCharField):
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("max_length", 128)
+        super().__init__(**kwargs)
+
+
+class ViewerStageSerializer(serializers.Serializer):
+    userId = UserIdField()
+    stageArn = StrictCharField(max_length=200)
+
+
+class ViewerDurationQuerySerializer(ViewerStageSerializer):
+    pass
+
+
+class ViewerListQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
+    nextToken = serializers.CharField(required=False, allow_blank=True, max_length=512)
+
+
+class HeartbeatResultSerializer(serializers.Serializer):
+    userId = serializers.CharField()
+    stageArn = serializers.CharField()
+    heartbeatUpdated = serializers.BooleanField()
+
+
+class LeaveResultSerializer(serializers.Serializer):
+    userId = serializers.CharField()
+    stageArn = serializers.CharField()
+    viewerLeft = serializers.BooleanField()
+
+
+class ViewerItemSerializer(serializers.Serializer):
+    userId = serializers.CharField()
+    participantId = serializers.CharField()
+    joinedAt = serializers.CharField()
+    lastHeartbeat = serializers.CharField()
+
+
+class ViewerListSerializer(serializers.Serializer):
+    stageArn = serializers.CharField()
+    totalViewers = serializers.IntegerField()
+    activeViewers = serializers.IntegerField()
+    viewers = ViewerItemSerializer(many=True)
+    nextToken = serializers.CharField(allow_null=True)
+
+
+class WatchDurationSerializer(serializers.Serializer):
+    userId = serializers.CharField()
+    stageArn = serializers.CharField()
+    watchDurationSeconds = serializers.IntegerField()
+    watchDurationFormatted = serializers.CharField()

@@ -1,0 +1,270 @@
+"""Viewer presence and sessions: join (seat), heartbeat, leave, timeout cleanup.
+
+Presence (Redis, `viewers.presence`) is the hot path; `ViewerSession` rows are the durable record,
+written on join, leave and timeout only. Order of writes is chosen so a crash at any point loses
+no durable data: sessions are closed in the database *before* presence is removed, and closing is
+idempotent (`left_at IS NULL` filters), so a re-run never counts watch time twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from ivsproject.api.exceptions import NotFound, StageFull
+from ivsproject.redis import get_redis, key
+from stages import selectors as stage_selectors
+from stages.models import Stage
+from viewers import presence
+from viewers.models import ViewerSession
+
+logger = logging.getLogger(__name__)
+Reason = ViewerSession.LeaveReason
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+@dataclass(frozen=True)
+class SeatGrant:
+    stage: Stage
+    seat: presence.Seat
+
+
+def viewer_seat_take(*, user_id: str, stage_arn: str | None) -> SeatGrant:
+    """Take (or keep) a viewer seat atomically; STAGE_FULL asks the autoscaler for capacity now."""
+    at = presence.now()
+    if stage_arn:
+        stage = stage_selectors.stage_by_arn(stage_arn)
+        candidates = [stage] if stage.status == Stage.Status.ACTIVE else []
+        seat = presence.assign_seat(
+            user_id=user_id,
+            candidates=[stage.stage_id],
+            capacity=settings.STAGE_MAX_PARTICIPANTS if candidates else 0,
+            explicit=True,
+            at=at,
+        )
+        by_id = {stage.stage_id: stage}
+    else:
+        stage_selectors.master_stage_or_404()
+        stages = stage_selectors.assignable_stages()
+        by_id = {s.stage_id: s for s in stages}
+        seat = presence.assign_seat(
+            user_id=user_id,
+            candidates=list(by_id),
+            capacity=settings.STAGE_MAX_PARTICIPANTS,
+            explicit=False,
+            at=at,
+        )
+    if seat is None:
+        raise StageFull(_("Stage 已滿，請稍後再試"))
+    stage_for_seat = by_id.get(seat.stage_id) or Stage.objects.get(arn__endswith=f"/{seat.stage_id}")
+    return SeatGrant(stage=stage_for_seat, seat=seat)
+
+
+def viewer_seat_release(*, grant: SeatGrant, user_id: str) -> None:
+    """Undo a fresh seat when minting its token failed."""
+    if grant.seat.is_new:
+        presence.release(stage_id=grant.seat.stage_id, user_id=user_id)
+
+
+def viewer_session_open(*, grant: SeatGrant, user_id: str, participant_id: str) -> ViewerSession:
+    """Record the join (or a token refresh on the same seat) durably."""
+    at = _dt(presence.now())
+    if grant.seat.previous_stage_id:
+        _close_open_sessions(user_id=user_id, stage_id=grant.seat.previous_stage_id, reason=Reason.MOVED, at=at)
+    session = ViewerSession.objects.filter(user_id=user_id, stage=grant.stage, left_at__isnull=True).first()
+    if session is None:
+        try:
+            with transaction.atomic():
+                session = ViewerSession.objects.create(
+                    user_id=user_id, stage=grant.stage, participant_id=participant_id, joined_at=at, last_heartbeat=at
+                )
+        except IntegrityError:  # a concurrent request for the same viewer opened it first
+            session = ViewerSession.objects.get(user_id=user_id, stage=grant.stage, left_at__isnull=True)
+    if session.participant_id != participant_id:
+        session.participant_id = participant_id
+        session.save(update_fields=["participant_id"])
+    presence.set_meta(
+        stage_id=grant.seat.stage_id,
+        user_id=user_id,
+        participant_id=participant_id,
+        joined_at=session.joined_at.timestamp(),
+        session_id=session.pk,
+    )
+    return session
+
+
+def _close(session: ViewerSession, *, reason: str, at: datetime) -> bool:
+    """Close one session exactly once; watch time runs from join to `at` (never negative)."""
+    end = max(at, session.joined_at)
+    updated = ViewerSession.objects.filter(pk=session.pk, left_at__isnull=True).update(
+        left_at=end,
+        last_heartbeat=max(session.last_heartbeat, end) if reason != Reason.TIMEOUT else end,
+        leave_reason=reason,
+        watched_seconds=(end - session.joined_at).total_seconds(),
+    )
+    return bool(updated)
+
+
+def _close_open_sessions(*, user_id: str, stage_id: str, reason: str, at: datetime) -> int:
+    closed = 0
+    for session in ViewerSession.objects.filter(
+        user_id=user_id, stage__arn__endswith=f"/{stage_id}", left_at__isnull=True
+    ):
+        closed += _close(session, reason=reason, at=at)
+    return closed
+
+
+def viewer_heartbeat(*, user_id: str, stage_arn: str) -> None:
+    stage = stage_selectors.stage_by_arn(stage_arn)
+    at = presence.now()
+    if presence.heartbeat(stage_id=stage.stage_id, user_id=user_id, at=at):
+        return
+    # Not tracked (timed out, or Redis lost its data) but still holding a valid token that IVS
+    # serves: re-register. An open session is reused so watch time continues; else a new one.
+    when = _dt(at)
+    session = ViewerSession.objects.filter(user_id=user_id, stage=stage, left_at__isnull=True).first()
+    if session is None:
+        last = ViewerSession.objects.filter(user_id=user_id, stage=stage).order_by("-joined_at").first()
+        try:
+            with transaction.atomic():
+                session = ViewerSession.objects.create(
+                    user_id=user_id,
+                    stage=stage,
+                    participant_id=last.participant_id if last else "",
+                    joined_at=when,
+                    last_heartbeat=when,
+                )
+        except IntegrityError:
+            session = ViewerSession.objects.get(user_id=user_id, stage=stage, left_at__isnull=True)
+    other = get_redis().hget(f"{key('presence')}:seats", user_id)
+    if other and other != stage.stage_id:
+        presence.release(stage_id=other, user_id=user_id)
+        _close_open_sessions(user_id=user_id, stage_id=other, reason=Reason.MOVED, at=when)
+    presence.track(
+        stage_id=stage.stage_id,
+        user_id=user_id,
+        at=at,
+        participant_id=session.participant_id,
+        joined_at=session.joined_at.timestamp(),
+        session_id=session.pk,
+    )
+
+
+def viewer_leave(*, user_id: str, stage_arn: str) -> None:
+    """Free the seat and close the session with its watch time. Idempotent."""
+    stage_selectors.validate_stage_arn(stage_arn)
+    stage = Stage.objects.filter(arn=stage_arn).first()
+    if stage is None:
+        raise NotFound(_("Stage 不存在"), details={"stageArn": stage_arn})
+    at = _dt(presence.now())
+    for session in ViewerSession.objects.filter(user_id=user_id, stage=stage, left_at__isnull=True):
+        _close(session, reason=Reason.LEFT, at=at)
+    presence.release(stage_id=stage.stage_id, user_id=user_id)
+
+
+def viewer_disconnect(*, session: ViewerSession) -> bool:
+    """Operator action: drop the participant in IVS and close the session."""
+    from stages import ivs
+
+    if session.participant_id and session.stage.status != Stage.Status.DELETED:
+        # Already gone from IVS (NotFound): closing our record is all that is left.
+        with contextlib.suppress(NotFound):
+            ivs.disconnect_participant(
+                stage_arn=session.stage.arn, participant_id=session.participant_id, reason="disconnected by operator"
+            )
+    closed = _close(session, reason=Reason.DISCONNECTED, at=_dt(presence.now()))
+    presence.release(stage_id=session.stage.stage_id, user_id=session.user_id)
+    return closed
+
+
+def viewer_sessions_close_for_stage(*, stage: Stage) -> int:
+    """A stage was deleted: close every open session on it and forget its presence."""
+    at = _dt(presence.now())
+    closed = 0
+    for session in ViewerSession.objects.filter(stage=stage, left_at__isnull=True):
+        closed += _close(session, reason=Reason.STAGE_DELETED, at=at)
+    presence.drop_stage(stage.stage_id)
+    return closed
+
+
+@dataclass
+class CleanupReport:
+    expired: int = 0
+    sessions_closed: int = 0
+    orphans_closed: int = 0
+    heartbeats_flushed: int = 0
+
+
+def viewers_cleanup(*, now: float | None = None) -> CleanupReport:
+    """Remove viewers silent for longer than the timeout; close their sessions at the last heartbeat.
+
+    Crash-safe order: close sessions in the DB first, then remove presence only for viewers still
+    silent (a heartbeat that raced us keeps its seat). Re-running never double counts.
+    """
+    report = CleanupReport()
+    at = presence.now() if now is None else now
+    cutoff = at - settings.HEARTBEAT_TIMEOUT_SECONDS
+    stages = list(stage_selectors.live_stages())
+    for stage in stages:
+        while True:
+            entries = presence.expired(stage_id=stage.stage_id, cutoff=cutoff)
+            if not entries:
+                break
+            report.sessions_closed += _close_timed_out(stage, entries)
+            removed = presence.remove_expired(
+                stage_id=stage.stage_id, cutoff=cutoff, user_ids=[e.user_id for e in entries]
+            )
+            report.expired += len(removed)
+            if len(removed) < len(entries) and len(entries) < 5000:
+                break
+    report.heartbeats_flushed = _flush_heartbeats(stages)
+    report.orphans_closed = _close_orphans(stages, cutoff=cutoff)
+    return report
+
+
+def _close_timed_out(stage: Stage, entries: list[presence.PresenceEntry]) -> int:
+    last_by_user = {e.user_id: e.last_heartbeat for e in entries}
+    closed = 0
+    sessions = ViewerSession.objects.filter(stage=stage, user_id__in=list(last_by_user), left_at__isnull=True)
+    for session in sessions:
+        closed += _close(session, reason=Reason.TIMEOUT, at=_dt(last_by_user[session.user_id]))
+    return closed
+
+
+def _flush_heartbeats(stages: list[Stage]) -> int:
+    """Copy live viewers' last-heartbeat times into their sessions, in batches."""
+    flushed = 0
+    for stage in stages:
+        offset = 0
+        while True:
+            entries = presence.page(stage_id=stage.stage_id, offset=offset, limit=1000)
+            if not entries:
+                break
+            offset += len(entries)
+            by_session = {e.session_id: _dt(e.last_heartbeat) for e in entries if e.session_id}
+            sessions = list(ViewerSession.objects.filter(pk__in=list(by_session), left_at__isnull=True))
+            for session in sessions:
+                session.last_heartbeat = by_session[session.pk]
+            ViewerSession.objects.bulk_update(sessions, ["last_heartbeat"], batch_size=1000)
+            flushed += len(sessions)
+    return flushed
+
+
+def _close_orphans(stages: list[Stage], *, cutoff: float) -> int:
+    """Open sessions with no presence at all (Redis lost its data and the viewer went away):
+    close them at their last flushed heartbeat once that is older than the timeout."""
+    closed = 0
+    stale = ViewerSession.objects.filter(left_at__isnull=True, last_heartbeat__lt=_dt(cutoff)).select_related("stage")
+    for session in stale.iterator(chunk_size=1000):
+        if presence.get_entry(stage_id=session.stage.stage_id, user_id=session.user_id) is None:
+            closed += _close(session, reason=Reason.TIMEOUT, at=session.last_heartbeat)
+    return closed
