@@ -63,7 +63,7 @@ class EmbeddedRedis:
         else:
             # Keep the dev emulator's stages across restarts of `make run`.
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            args += ["--save", "60 1", "--dir", str(self.data_dir), "--dbfilename", "redis.rdb"]
+            args += ["--save", "60", "1", "--dir", str(self.data_dir), "--dbfilename", "redis.rdb"]
         self.process = subprocess.Popen(args, preexec_fn=_die_with_parent, stdout=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout

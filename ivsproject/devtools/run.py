@@ -52,6 +52,8 @@ def main() -> int:
     env.setdefault("HOST", "127.0.0.1")
     env["WEB_PORT"] = env.get("PORT", "8000")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # Procfile commands (daphne, celery) come from this interpreter's environment (.venv/bin).
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     redis_server = None
     if not env.get("REDIS_URL"):
         wanted = int(env.get("EMBEDDED_REDIS_PORT", "6390"))
