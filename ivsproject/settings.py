@@ -229,6 +229,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": float(CLEANUP_INTERVAL_SECONDS),
         "options": {"expires": float(CLEANUP_INTERVAL_SECONDS)},
     },
+    "autoscale": {
+        "task": "stages.autoscale",
+        "schedule": float(AUTOSCALE_INTERVAL_SECONDS),
+        "options": {"expires": float(AUTOSCALE_INTERVAL_SECONDS)},
+    },
     "publisher-live-poll": {
         "task": "stats.publisher_live_poll",
         "schedule": float(STATS_PUSH_INTERVAL_SECONDS),

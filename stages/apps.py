@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class StagesConfig(AppConfig):
     name = "stages"
+
+    def ready(self) -> None:
+        from ivsproject.api.metrics import SCRAPE_TIME_COLLECTORS
+        from stages.metrics import StageCollector
+
+        SCRAPE_TIME_COLLECTORS.append(StageCollector())

@@ -37,6 +37,10 @@ class Stage(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Host relay: the master's publisher replicated into this stage (IVS allows 5 per participant);
+    # beyond that a media server must relay the host (`/api/token/mediaserver`).
+    replicated_participant_id = models.CharField(max_length=64, blank=True, default="")
+    relay_needed = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["created_at", "id"]

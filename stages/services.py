@@ -74,12 +74,18 @@ def stage_create(
         if live_stages().count() >= settings.MAX_STAGES:
             raise StageLimitReached(settings.MAX_STAGES)
         created = ivs.create_stage(name=name, tags=merged)
+        after_ivs_create(created)
         return _record(created, role=role, managed_by=managed_by)
     finally:
         try:
             lock.release()
         except Exception:  # lock expired under a very slow AWS call: nothing left to release
             logger.warning("stage-create lock expired before release")
+
+
+def after_ivs_create(created: ivs.IvsStage) -> None:
+    """Test hook: the moment between CreateStage and our database write, where a crash leaves an
+    orphan in IVS. Our tags make the reconcile step (`stages_sync`) adopt it on the next run."""
 
 
 def _close_stage_sessions(stage: Stage) -> int:
@@ -166,6 +172,7 @@ class SyncReport:
 def stages_sync(*, dry_run: bool = False) -> SyncReport:
     """Reconcile the registry with IVS: adopt our tagged stages we lack, mark vanished ones deleted."""
     report = SyncReport()
+    started = timezone.now()
     in_ivs = {s.arn: s for s in ivs.list_stages()}
     registry = {s.arn: s for s in live_stages()}
     for arn, remote in in_ivs.items():
@@ -186,7 +193,8 @@ def stages_sync(*, dry_run: bool = False) -> SyncReport:
                     role = Stage.Role.MASTER
                 _record(remote, role=role, managed_by=managed_by)
     for arn, local in registry.items():
-        if arn not in in_ivs:
+        # Only stages recorded before the listing began: one created meanwhile is not "vanished".
+        if arn not in in_ivs and local.created_at < started:
             report.deleted.append(arn)
             if not dry_run:
                 try:

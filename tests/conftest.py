@@ -12,6 +12,22 @@ def _no_aws():
 
 
 @pytest.fixture(autouse=True)
+def _fast_ivs(settings, monkeypatch):
+    """IVS call budgets raised and botocore's retry backoff zeroed, so no test waits on limits it
+    is not about (the budget tests lower them again)."""
+    from botocore.retries import standard
+
+    from stages.ivs import reset_client
+
+    settings.IVS_STAGE_CALLS_PER_SECOND = 10_000
+    settings.IVS_TOKEN_CALLS_PER_SECOND = 10_000
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    reset_client()
+    yield
+    reset_client()
+
+
+@pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with an empty Redis database (embedded server, or db 15 in CI)."""
     client = get_redis()

@@ -64,9 +64,23 @@ def viewer_seat_take(*, user_id: str, stage_arn: str | None) -> SeatGrant:
             at=at,
         )
     if seat is None:
+        if not stage_arn:
+            _ask_for_capacity(waiting=user_id)
         raise StageFull(_("Stage 已滿，請稍後再試"))
+    if seat.is_new and seat.count >= settings.SCALE_UP_THRESHOLD:
+        _ask_for_capacity(waiting=None)
     stage_for_seat = by_id.get(seat.stage_id) or Stage.objects.get(arn__endswith=f"/{seat.stage_id}")
     return SeatGrant(stage=stage_for_seat, seat=seat)
+
+
+def _ask_for_capacity(*, waiting: str | None) -> None:
+    """No seat (or a stage crossed the scale-up threshold): the autoscaler acts now, not in 30 s."""
+    from stages.autoscaler import demand_record
+    from stages.tasks import request_autoscale
+
+    if waiting:
+        demand_record(waiting)
+    request_autoscale()
 
 
 def viewer_seat_release(*, grant: SeatGrant, user_id: str) -> None:

@@ -8,6 +8,7 @@ import os
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -29,11 +30,19 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     LATENCY.labels(method, route).observe(seconds)
 
 
+# Collectors that read shared state at scrape time (e.g. stage gauges from the database); apps
+# add theirs in AppConfig.ready().
+SCRAPE_TIME_COLLECTORS: list = []
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        payload = generate_latest(registry)
     else:
-        payload = generate_latest()
+        registry = REGISTRY
+    extra = CollectorRegistry()
+    for collector in SCRAPE_TIME_COLLECTORS:
+        extra.register(collector)
+    payload = generate_latest(registry) + generate_latest(extra)
     return HttpResponse(payload, content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,16 @@
+from stages.autoscaler import autoscale_tick
+from stages.management.commands._base import StageCommand
+
+
+class Command(StageCommand):
+    help = "Run one autoscaler tick and print each decision with its reason."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--dry-run", action="store_true", help="decide and print, change nothing")
+
+    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+        decisions = autoscale_tick(dry_run=options["dry_run"])
+        for decision in decisions:
+            self.stdout.write(str(decision))
+        if not decisions:
+            self.stdout.write("no changes: load is within thresholds")
