@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -12,8 +10,7 @@ from rest_framework.views import APIView
 
 from ivsproject.api.envelope import ok
 from ivsproject.api.schema import envelope_responses
-from stages import selectors as stage_selectors
-from viewers import presence, selectors, services
+from viewers import selectors, services
 from viewers.serializers import (
     HeartbeatResultSerializer,
     LeaveResultSerializer,
@@ -23,32 +20,6 @@ from viewers.serializers import (
     ViewerStageSerializer,
     WatchDurationSerializer,
 )
-
-
-# Stage ARNs the database confirmed live in the last few seconds: ARN -> (stage id, valid until).
-_LIVE_STAGES: dict[str, tuple[str, float]] = {}
-_LIVE_STAGE_TTL_SECONDS = 5.0
-_LIVE_STAGES_MAX = 1024
-
-
-def _live_stage_id(stage_arn: str) -> str:
-    """The stage id of a live stage (400/404 exactly as `stage_by_arn`), from the database at most
-    once per ARN per few seconds per process.
-
-    Why (bench/, issue 7): the stage lookup was one database query plus a connection health check
-    per heartbeat — ~45% of the endpoint's server time, and heartbeats are 100,000 viewers / 30 s.
-    Staleness cannot change an answer: a deleted stage's presence is dropped with it, so a
-    heartbeat for it misses below and takes the full path, which looks the stage up again (404).
-    """
-    now = time.monotonic()
-    hit = _LIVE_STAGES.get(stage_arn)
-    if hit is not None and hit[1] > now:
-        return hit[0]
-    stage = stage_selectors.stage_by_arn(stage_arn)
-    if len(_LIVE_STAGES) >= _LIVE_STAGES_MAX:  # stages come and go; keep the map bounded
-        _LIVE_STAGES.clear()
-    _LIVE_STAGES[stage_arn] = (stage.stage_id, now + _LIVE_STAGE_TTL_SECONDS)
-    return stage.stage_id
 
 
 class ViewerHeartbeatApi(APIView):
@@ -62,11 +33,7 @@ class ViewerHeartbeatApi(APIView):
         body = ViewerStageSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         user_id, stage_arn = body.validated_data["userId"], body.validated_data["stageArn"]
-        # Fast path (Redis only): a tracked viewer of a live stage just refreshes its score. Anything
-        # else — untracked viewer, re-registration, a moved seat — takes the full service path.
-        stage_id = _live_stage_id(stage_arn)
-        if not presence.heartbeat(stage_id=stage_id, user_id=user_id, at=presence.now()):
-            services.viewer_heartbeat(user_id=user_id, stage_arn=stage_arn)
+        services.viewer_heartbeat(user_id=user_id, stage_arn=stage_arn)
         return ok({"userId": user_id, "stageArn": stage_arn, "heartbeatUpdated": True}, message=_("心跳更新成功"))
 
 
