@@ -1,0 +1,60 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from stages.ivs import emulator
+from viewers import presence
+from viewers.models import ViewerSession
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-for-tests-only")
+    client.force_login(user)
+    return client
+
+
+def test_sessions_list_filters_and_search(staff_client, api, master_stage):
+    for user in ("alice", "bob"):
+        api.post("/api/token/viewer", {"userId": user})
+    api.post("/api/viewer/leave", {"userId": "bob", "stageArn": master_stage.arn})
+    page = staff_client.get("/admin/viewers/viewersession/").content.decode()
+    assert "alice" in page and "bob" in page and "(live)" in page
+    active = staff_client.get("/admin/viewers/viewersession/?state=active").content.decode()
+    assert "alice" in active and "bob" not in active
+    ended = staff_client.get("/admin/viewers/viewersession/?state=ended").content.decode()
+    assert "bob" in ended and "alice" not in ended
+    found = staff_client.get("/admin/viewers/viewersession/?q=ali").content.decode()
+    assert "alice" in found and "bob" not in found
+
+
+def test_disconnect_action_drops_the_participant_and_closes_the_session(staff_client, api, master_stage):
+    token = api.post("/api/token/viewer", {"userId": "carol"}).json()["data"]["token"]
+    participant = emulator.participant_join(stage_arn=master_stage.arn, token=token)
+    session = ViewerSession.objects.get(user_id="carol")
+    assert session.participant_id == participant
+    response = staff_client.post(
+        "/admin/viewers/viewersession/",
+        {"action": "disconnect", "_selected_action": [session.pk]},
+        follow=True,
+    )
+    assert "Disconnected 1 viewer(s)." in response.content.decode()
+    session.refresh_from_db()
+    assert session.leave_reason == "disconnected" and session.left_at is not None
+    assert presence.get_entry(stage_id=master_stage.stage_id, user_id="carol") is None
+    states = {p["participantId"]: p["state"] for p in emulator.describe_participants(master_stage.arn)}
+    assert states[participant] == "DISCONNECTED"
+
+
+def test_cleanup_viewers_command_reports_what_it_did(api, master_stage, settings, monkeypatch):
+    from io import StringIO
+
+    api.post("/api/token/viewer", {"userId": "dave"})
+    later = presence.now() + settings.HEARTBEAT_TIMEOUT_SECONDS + 5
+    monkeypatch.setattr(presence, "now", lambda: later)
+    out = StringIO()
+    call_command("cleanup_viewers", stdout=out)
+    assert "expired: 1" in out.getvalue() and "sessions_closed: 1" in out.getvalue()
+    assert ViewerSession.objects.get(user_id="dave").leave_reason == "timeout"
