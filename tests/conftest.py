@@ -69,3 +69,12 @@ def master_stage(db):
 
     stage, _ = stage_ensure_master()
     return stage
+
+
+@pytest.fixture
+def staff_client(client, db):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-for-tests-only")
+    client.force_login(user)
+    return client

@@ -12,18 +12,10 @@ from stages.ivs import emulator
 from stages.models import Stage
 from stages.tasks import autoscale
 from stats.services import publisher_live_set
+from tests.factories import track_viewers
 from tokens.services import token_publisher_create
-from viewers import presence
 
 pytestmark = pytest.mark.django_db
-
-
-def seat(stage: Stage, count: int, prefix: str = "v") -> None:
-    at = presence.now()
-    for n in range(count):
-        presence.track(
-            stage_id=stage.stage_id, user_id=f"{prefix}{n}", at=at, participant_id="p", joined_at=at, session_id=None
-        )
 
 
 def later(seconds: int = 3600):
@@ -35,7 +27,7 @@ def overflow_stages():
 
 
 def test_hot_master_gets_an_overflow_stage(master_stage):
-    seat(master_stage, 45)
+    track_viewers(master_stage, 45)
     decisions = autoscaler.autoscale_tick()
     assert [d.action for d in decisions] == ["create"]
     (stage,) = overflow_stages()
@@ -46,13 +38,13 @@ def test_hot_master_gets_an_overflow_stage(master_stage):
 
 
 def test_quiet_master_gets_nothing(master_stage):
-    seat(master_stage, 44)
+    track_viewers(master_stage, 44)
     assert autoscaler.autoscale_tick() == []
     assert overflow_stages() == []
 
 
 def test_burst_demand_creates_enough_stages_in_one_tick_within_the_cap(master_stage, settings):
-    seat(master_stage, 50)
+    track_viewers(master_stage, 50)
     autoscaler.demand_record(*(f"w{n}" for n in range(200)))  # 200 viewers found no seat
     decisions = autoscaler.autoscale_tick()
     assert [d.action for d in decisions] == ["create"] * 5  # ceil(200 / 45)
@@ -86,8 +78,8 @@ def test_viewer_token_stage_full_asks_for_capacity_now(api, master_stage, settin
 
 def test_idle_overflow_stage_drains_then_is_deleted(api, master_stage, settings):
     overflow = services.stage_create(name="autoscale-stage-1", role="overflow", managed_by="auto-scaler")
-    seat(master_stage, 10)
-    seat(overflow, 3, prefix="o")
+    track_viewers(master_stage, 10)
+    track_viewers(overflow, 3, prefix="o")
     assert autoscaler.autoscale_tick(now=timezone.now()) == []  # still warming up
     decisions = autoscaler.autoscale_tick(now=later())
     assert [(d.action, d.stage) for d in decisions] == [("drain", overflow.arn)]
@@ -109,8 +101,8 @@ def test_idle_overflow_stage_drains_then_is_deleted(api, master_stage, settings)
 def test_draining_stage_returns_to_active_when_load_returns(master_stage):
     overflow = services.stage_create(name="autoscale-stage-1", role="overflow", managed_by="auto-scaler")
     Stage.objects.filter(pk=overflow.pk).update(status=Stage.Status.DRAINING)
-    seat(overflow, 2, prefix="o")
-    seat(master_stage, 45)
+    track_viewers(overflow, 2, prefix="o")
+    track_viewers(master_stage, 45)
     decisions = autoscaler.autoscale_tick(now=later())
     assert [d.action for d in decisions] == ["reactivate"]
     overflow.refresh_from_db()
@@ -122,10 +114,10 @@ def test_never_drains_master_manual_stages_or_when_others_cannot_absorb(master_s
     manual = services.stage_create(name="manual")
     one = services.stage_create(name="autoscale-stage-1", role="overflow", managed_by="auto-scaler")
     two = services.stage_create(name="autoscale-stage-2", role="overflow", managed_by="auto-scaler")
-    seat(master_stage, 44)
-    seat(manual, 44, prefix="m")
-    seat(one, 5, prefix="a")
-    seat(two, 4, prefix="b")
+    track_viewers(master_stage, 44)
+    track_viewers(manual, 44, prefix="m")
+    track_viewers(one, 5, prefix="a")
+    track_viewers(two, 4, prefix="b")
     # others hold 44 + 44 + 5 + 4 = 97 < 3 × 45 = 135: only one of the two quiet stages can go
     decisions = autoscaler.autoscale_tick(now=later())
     assert [(d.action, d.stage) for d in decisions] == [("drain", two.arn)]
@@ -135,7 +127,7 @@ def test_never_drains_master_manual_stages_or_when_others_cannot_absorb(master_s
 
 
 def test_crash_between_create_and_record_is_adopted_next_tick(master_stage, monkeypatch):
-    seat(master_stage, 45)
+    track_viewers(master_stage, 45)
 
     def crash(created):
         raise SystemExit("worker killed")
@@ -175,7 +167,7 @@ def test_live_host_is_replicated_into_overflow_stages_beyond_five_a_relay(master
     stages = [
         services.stage_create(name=f"autoscale-stage-{n}", role="overflow", managed_by="auto-scaler") for n in range(6)
     ]
-    seat(master_stage, 20)
+    track_viewers(master_stage, 20)
     decisions = autoscaler.autoscale_tick()
     assert [d.action for d in decisions] == ["replicate"] * 5 + ["relay-needed"]
     replicas = ivs.list_participant_replicas(source_stage_arn=master_stage.arn, participant_id=participant)
@@ -210,7 +202,7 @@ def test_replication_is_stopped_before_a_drained_stage_is_deleted(master_stage):
 
 
 def test_autoscale_command_prints_decisions_and_dry_run_changes_nothing(master_stage):
-    seat(master_stage, 45)
+    track_viewers(master_stage, 45)
     out = StringIO()
     call_command("autoscale", "--dry-run", stdout=out)
     assert "create" in out.getvalue() and "autoscale-stage-1" in out.getvalue()
@@ -224,7 +216,7 @@ def test_autoscale_command_prints_decisions_and_dry_run_changes_nothing(master_s
 def test_autoscale_task_runs_one_tick_at_a_time(master_stage):
     from ivsproject.locks import single_run
 
-    seat(master_stage, 45)
+    track_viewers(master_stage, 45)
     with single_run("autoscale", ttl_seconds=30) as held:
         assert held
         assert autoscale() is None  # another tick holds the lock

@@ -1,32 +1,16 @@
 import pytest
-from django.contrib.auth import get_user_model
 
 from stages.models import Stage
 from stages.services import stage_create
-from viewers import presence
+from tests.factories import track_viewers
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-for-tests-only")
-    client.force_login(user)
-    return client
 
 
 def test_changelist_shows_live_viewers_without_n_plus_one(staff_client, master_stage, django_assert_max_num_queries):
     for n in range(5):
         stage_create(name=f"s{n}")
-    for n in range(7):
-        presence.track(
-            stage_id=master_stage.stage_id,
-            user_id=f"v{n}",
-            at=presence.now(),
-            participant_id="p",
-            joined_at=0,
-            session_id=None,
-        )
+    track_viewers(master_stage, 7, prefix="v")
     with django_assert_max_num_queries(8) as few:
         response = staff_client.get("/admin/stages/stage/")
     six_stage_queries = len(few.captured_queries)
@@ -57,9 +41,7 @@ def test_admin_create_stage_shows_cap_error(staff_client, master_stage, settings
 def test_admin_delete_action_is_guarded_like_the_api(staff_client, master_stage):
     busy = stage_create(name="busy")
     idle = stage_create(name="idle")
-    presence.track(
-        stage_id=busy.stage_id, user_id="v", at=presence.now(), participant_id="p", joined_at=0, session_id=None
-    )
+    track_viewers(busy, 1)
     staff_client.post(
         "/admin/stages/stage/",
         {"action": "delete_stages", "_selected_action": [master_stage.pk, busy.pk, idle.pk]},

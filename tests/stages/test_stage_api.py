@@ -6,7 +6,7 @@ import pytest
 
 from stages import ivs
 from stages.models import Stage
-from viewers import presence
+from tests.factories import track_viewers
 
 pytestmark = pytest.mark.django_db
 
@@ -68,11 +68,7 @@ def test_deleting_the_master_stage_is_forbidden(api, master_stage):
 def test_deleting_a_stage_with_viewers_is_refused_with_the_count(api, master_stage, settings):
     settings.IS_PRODUCTION = True  # viewerCount is part of the contract, shown even in production
     arn = api.post("/api/stage", {"name": "busy"}).json()["data"]["stage"]["arn"]
-    stage_id = arn.rsplit("/", 1)[1]
-    for n in range(3):
-        presence.track(
-            stage_id=stage_id, user_id=f"u{n}", at=presence.now(), participant_id="p", joined_at=0, session_id=None
-        )
+    track_viewers(Stage.objects.get(arn=arn), 3)
     response = api.delete(f"/api/stage/{arn}")
     assert response.status_code == 400
     error = response.json()["error"]
@@ -147,15 +143,7 @@ def test_master_info_without_master_is_404(api, db):
 
 
 def test_stage_list_counts_viewers_from_presence(api, master_stage):
-    for n in range(5):
-        presence.track(
-            stage_id=master_stage.stage_id,
-            user_id=f"v{n}",
-            at=presence.now(),
-            participant_id="p",
-            joined_at=0,
-            session_id=None,
-        )
+    track_viewers(master_stage, 5, prefix="v")
     stages = api.get("/api/stage/list").json()["data"]["stages"]
     assert stages[0]["viewerCount"] == 5
     assert api.get("/api/stage/master/info").json()["data"]["viewerCount"] == 5

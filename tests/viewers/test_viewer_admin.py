@@ -1,5 +1,4 @@
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from stages.ivs import emulator
@@ -7,13 +6,6 @@ from viewers import presence
 from viewers.models import ViewerSession
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-for-tests-only")
-    client.force_login(user)
-    return client
 
 
 def test_sessions_list_filters_and_search(staff_client, api, master_stage):
