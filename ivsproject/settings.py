@@ -212,7 +212,12 @@ SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
+        "CONFIG": {
+            # channels-redis blocks in BZPOPMIN for 5 s per receive; redis-py 8 defaults reads to a 5 s
+            # socket timeout, which kills every idle consumer with 1011. Reads must outlast the pop.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": REDIS_SOCKET_TIMEOUT}],
+            "prefix": f"{REDIS_KEY_PREFIX}:asgi",
+        },
     }
 }
 
@@ -233,6 +238,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "stages.autoscale",
         "schedule": float(AUTOSCALE_INTERVAL_SECONDS),
         "options": {"expires": float(AUTOSCALE_INTERVAL_SECONDS)},
+    },
+    "stats-push": {
+        "task": "stats.push",
+        "schedule": float(STATS_PUSH_INTERVAL_SECONDS),
+        "options": {"expires": float(STATS_PUSH_INTERVAL_SECONDS)},
     },
     "publisher-live-poll": {
         "task": "stats.publisher_live_poll",

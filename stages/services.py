@@ -75,12 +75,20 @@ def stage_create(
             raise StageLimitReached(settings.MAX_STAGES)
         created = ivs.create_stage(name=name, tags=merged)
         after_ivs_create(created)
-        return _record(created, role=role, managed_by=managed_by)
+        stage = _record(created, role=role, managed_by=managed_by)
     finally:
         try:
             lock.release()
         except Exception:  # lock expired under a very slow AWS call: nothing left to release
             logger.warning("stage-create lock expired before release")
+    _push_stats("stage-created")
+    return stage
+
+
+def _push_stats(reason: str) -> None:
+    from stats.broadcast import stats_push_now
+
+    stats_push_now(reason)
 
 
 def after_ivs_create(created: ivs.IvsStage) -> None:
@@ -99,6 +107,7 @@ def stage_mark_deleted(*, stage: Stage) -> Stage:
     stage.deleted_at = stage.status_changed_at = timezone.now()
     stage.save(update_fields=["status", "deleted_at", "status_changed_at", "updated_at"])
     _close_stage_sessions(stage)
+    _push_stats("stage-deleted")
     return stage
 
 

@@ -23,3 +23,31 @@ class ViewerStatsSerializer(serializers.Serializer):
 
 class PublisherStatsSerializer(serializers.Serializer):
     isPublisherLive = serializers.BooleanField()
+
+
+class IvsEventDetailSerializer(serializers.Serializer):
+    event_name = serializers.CharField()
+    session_id = serializers.CharField(required=False)
+    participant_id = serializers.CharField(required=False)
+    user_id = serializers.CharField(required=False)
+
+
+class IvsEventSerializer(serializers.Serializer):
+    """An EventBridge event as AWS delivers it (documentation only; validated in stats.events)."""
+
+    id = serializers.CharField()
+    time = serializers.CharField()
+    resources = serializers.ListField(child=serializers.CharField())
+    detail = IvsEventDetailSerializer()
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        # Names that are not Python identifiers (or clash with Field attributes) go in here.
+        fields["source"] = serializers.CharField()
+        fields["detail-type"] = serializers.CharField()
+        return fields
+
+
+class IvsEventResultSerializer(serializers.Serializer):
+    eventId = serializers.CharField(allow_null=True)
+    outcome = serializers.ChoiceField(choices=["applied", "stale", "duplicate", "ignored"])

@@ -6,4 +6,5 @@ urlpatterns = [
     path("stats", apis.StatsApi.as_view(), name="stats"),
     path("stats/viewers", apis.ViewerStatsApi.as_view(), name="stats-viewers"),
     path("stats/publisher", apis.PublisherStatsApi.as_view(), name="stats-publisher"),
+    path("events/ivs", apis.IvsEventsApi.as_view(), name="ivs-events"),
 ]

@@ -67,9 +67,21 @@ def test_health_needs_no_key_in_the_schema(schema):
     assert {"200", "503"} <= set(health["responses"])
 
 
+# Paths that are not called with x-api-key: health checks, and AWS EventBridge (its own secret).
+WITHOUT_API_KEY = {"/health", "/api/events/ivs"}
+
+
+def test_eventbridge_endpoint_documents_its_own_secret(schema):
+    operation = schema["paths"]["/api/events/ivs"]["post"]
+    (secret,) = operation["parameters"]
+    assert (secret["in"], secret["name"], secret["required"]) == ("header", "x-ivs-events-secret", True)
+    assert operation.get("security", []) in ([], [{}])
+    assert {"200", "400", "403"} <= set(operation["responses"])
+
+
 def test_every_other_operation_requires_the_api_key(schema):
     for path, method, operation in operations(schema):
-        if path == "/health":
+        if path in WITHOUT_API_KEY:
             continue
         assert {"ApiKeyAuth": []} in operation.get("security", []), (method, path)
 
@@ -91,7 +103,7 @@ def test_every_response_is_documented_as_the_envelope(schema):
 
 def test_every_operation_documents_auth_and_rate_limit_errors(schema):
     for path, method, operation in operations(schema):
-        if path == "/health":
+        if path in WITHOUT_API_KEY:
             continue
         assert {"400", "401", "429", "500"} <= set(operation["responses"]), (method, path)
 

@@ -1,0 +1,186 @@
+"""`/ws`: live stats for dashboards (spec "WebSocket"; no auth).
+
+Client → server: `{"action":"subscribe"|"unsubscribe","channel":"stats"}` and `{"action":"ping"}`.
+Server → client: `stats_update` (a snapshot on subscribe, then every push), `pong`, and `error`
+for a bad frame — the connection stays open. A client flooding frames is closed with 1008.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from stats.broadcast import GROUP, stats_payload
+
+logger = logging.getLogger(__name__)
+
+CHANNELS = {"stats": GROUP}
+MAX_FRAME_BYTES = 4096
+CLOSE_POLICY_VIOLATION = 1008
+# channels-redis forgets group members after `group_expiry` (default 1 day): a dashboard left open
+# longer would silently stop getting pushes, so membership is renewed well before that.
+GROUP_RENEW_SECONDS = 3600
+
+
+def _normalise_origin(origin: str) -> str:
+    parts = urlsplit(origin.strip().lower())
+    if not parts.scheme or not parts.hostname:
+        return origin.strip().lower().rstrip("/")
+    default_port = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(parts.scheme)
+    port = "" if parts.port in (None, default_port) else f":{parts.port}"
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def origin_allowed(origin: str | None) -> bool:
+    """Open in development and with an empty list; in production with a list, the browser's Origin
+    must be on it ("*" allows any). A handshake without Origin is refused then too: only
+    non-browser clients omit it, and they can claim any origin anyway."""
+    allowed = list(getattr(settings, "WS_ALLOWED_ORIGINS", []) or [])
+    if not settings.IS_PRODUCTION or not allowed or "*" in allowed:
+        return True
+    if not origin:
+        return False
+    return _normalise_origin(origin) in {_normalise_origin(a) for a in allowed}
+
+
+def handshake_language(scope: dict[str, Any]) -> str:
+    """The handshake's Accept-Language picks the language of error messages, as on the REST API
+    (zh-Hant by default; browsers send the header on the WebSocket handshake too)."""
+    request = HttpRequest()
+    for name, value in scope.get("headers") or []:
+        if name == b"accept-language":
+            request.META["HTTP_ACCEPT_LANGUAGE"] = value.decode("latin-1")
+    return translation.get_language_from_request(request)
+
+
+class FrameBudget:
+    """Token bucket: bursts up to `burst` frames, `rate` frames/s sustained."""
+
+    def __init__(self, *, rate: float, burst: float):
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class StatsConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        headers = dict(self.scope.get("headers") or [])
+        raw_origin = headers.get(b"origin")
+        origin = raw_origin.decode("latin-1") if raw_origin else None
+        if not origin_allowed(origin):
+            logger.info("ws handshake refused for origin %r", origin)
+            await self.close()  # before accept: the handshake is rejected (HTTP 403)
+            return
+        rate = float(getattr(settings, "WS_MAX_FRAMES_PER_SECOND", 20))
+        self.budget = FrameBudget(rate=rate, burst=rate * 2)
+        self.subscribed: set[str] = set()
+        self.closing = False
+        self.group_renewed = 0.0
+        self.language = handshake_language(self.scope)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "subscribed", set()):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        with translation.override(self.language):
+            await self.handle_frame(text_data, bytes_data)
+
+    async def handle_frame(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        if self.closing:  # frames already in flight behind our close
+            return
+        if not self.budget.take():
+            logger.info("ws client flooding frames; closing %s", self.channel_name)
+            self.closing = True
+            await self.close(code=CLOSE_POLICY_VIOLATION)
+            return
+        if text_data is None:
+            await self.send_error(_("不支援二進位訊息，請傳送 JSON 文字"))
+            return
+        if len(text_data.encode("utf-8")) > MAX_FRAME_BYTES:
+            await self.send_error(_("訊息過大（上限 %(limit)s 位元組）") % {"limit": MAX_FRAME_BYTES})
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self.send_error(_("訊息必須是 JSON"))
+            return
+        if not isinstance(message, dict):
+            await self.send_error(_("訊息必須是 JSON 物件"))
+            return
+        action = message.get("action")
+        if action == "ping":
+            await self.send_json({"type": "pong"})
+        elif action in ("subscribe", "unsubscribe"):
+            channel = message.get("channel")
+            group = CHANNELS.get(channel) if isinstance(channel, str) else None
+            if group is None:
+                await self.send_error(_("不支援的 channel，可用：%(channels)s") % {"channels": ", ".join(CHANNELS)})
+            elif action == "subscribe":
+                await self.subscribe(group)
+            else:
+                await self.unsubscribe(group)
+        else:
+            await self.send_error(_("不支援的 action，可用：subscribe、unsubscribe、ping"))
+
+    async def subscribe(self, group: str) -> None:
+        if group not in self.subscribed:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.subscribed.add(group)
+            self.group_renewed = time.monotonic()
+        try:
+            data = await database_sync_to_async(stats_payload)()
+        except Exception:
+            # Subscribed all the same: the next push brings the numbers once the store is back.
+            logger.warning("stats snapshot failed", exc_info=True)
+            await self.send_json(
+                {"type": "error", "error": {"code": "SERVICE_UNAVAILABLE", "message": _("服務不可用")}}
+            )
+            return
+        await self.send_json({"type": "stats_update", "data": data})
+
+    async def unsubscribe(self, group: str) -> None:
+        if group in self.subscribed:
+            self.subscribed.discard(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # --- channel-layer events (type "stats.update" → method stats_update) -------------------------
+    async def stats_update(self, event: dict[str, Any]) -> None:
+        if GROUP not in self.subscribed:  # a push already in flight when the client unsubscribed
+            return
+        await self.send_json({"type": "stats_update", "data": event["data"]})
+        if time.monotonic() - self.group_renewed > GROUP_RENEW_SECONDS:
+            self.group_renewed = time.monotonic()
+            await self.channel_layer.group_add(GROUP, self.channel_name)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content, ensure_ascii=False, separators=(",", ":")))
+
+    async def send_error(self, message: str) -> None:
+        await self.send_json({"type": "error", "error": {"code": "VALIDATION_ERROR", "message": message}})
+
+
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        await self.close()

@@ -1,0 +1,183 @@
+"""The push payload, the chart's history, the ticker's gate and the immediate push."""
+
+import json
+import time
+
+import pytest
+
+from ivsproject.redis import get_redis, key
+from stats import broadcast, tasks
+from stats.broadcast import (
+    HISTORY_MAX_SAMPLES,
+    stats_broadcast,
+    stats_history,
+    stats_history_record,
+    stats_push_gate,
+    stats_push_now,
+)
+from stats.services import publisher_live_set
+from viewers import presence
+
+
+def track_viewer(stage, user_id):
+    now = time.time()
+    presence.track(
+        stage_id=stage.stage_id, user_id=user_id, at=now, participant_id=f"p-{user_id}", joined_at=now, session_id=None
+    )
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """What would go to the channel layer (the real layer is covered in test_consumer)."""
+    messages = []
+
+    class FakeLayer:
+        async def group_send(self, group, message):
+            messages.append((group, message))
+
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: FakeLayer())
+    return messages
+
+
+def test_broadcast_sends_the_spec_payload_with_stage_rows_to_the_stats_group(master_stage, sent):
+    track_viewer(master_stage, "u1")
+    track_viewer(master_stage, "u2")
+    publisher_live_set(live=True)
+
+    data = stats_broadcast(reason="tick")
+
+    assert sent == [("stats", {"type": "stats.update", "data": data, "reason": "tick"})]
+    assert data["totalViewers"] == 2
+    assert data["activeStages"] == 1
+    assert data["isPublisherLive"] is True
+    assert data["timestamp"].endswith("Z")
+    assert data["stages"] == [
+        {"stageArn": master_stage.arn, "stageName": master_stage.name, "viewerCount": 2, "autoScaled": False}
+    ]
+    assert data["totalViewers"] == sum(s["viewerCount"] for s in data["stages"])
+
+
+def test_broadcast_records_a_sample_for_the_chart(master_stage, sent):
+    track_viewer(master_stage, "u1")
+
+    stats_broadcast()
+
+    [sample] = stats_history()
+    assert sample["totalViewers"] == 1
+    assert sample["timestamp"].endswith("Z")
+
+
+def test_history_keeps_one_sample_per_five_seconds_latest_wins():
+    stats_history_record(total_viewers=3, at=1_000.0)
+    stats_history_record(total_viewers=4, at=1_003.0)
+    stats_history_record(total_viewers=5, at=1_005.0)
+
+    assert [s["totalViewers"] for s in stats_history(now=1_010.0)] == [4, 5]
+
+
+def test_history_forgets_samples_older_than_an_hour():
+    stats_history_record(total_viewers=1, at=10_000.0)
+    stats_history_record(total_viewers=2, at=10_000.0 + 3_000)
+    stats_history_record(total_viewers=3, at=10_000.0 + 3_700)
+
+    assert [s["totalViewers"] for s in stats_history(now=10_000.0 + 3_700)] == [2, 3]
+    assert get_redis().zcard(key("stats", "history")) == 2
+
+
+def test_history_is_bounded_whatever_the_push_rate():
+    start = 50_000.0
+    for i in range(HISTORY_MAX_SAMPLES + 50):
+        stats_history_record(total_viewers=i, at=start + i * 5)
+
+    assert get_redis().zcard(key("stats", "history")) <= HISTORY_MAX_SAMPLES
+    assert len(stats_history(now=start + (HISTORY_MAX_SAMPLES + 50) * 5)) <= HISTORY_MAX_SAMPLES
+
+
+def test_history_skips_corrupt_members():
+    get_redis().zadd(key("stats", "history"), {"not json": time.time(), json.dumps({"x": 1}): time.time()})
+    stats_history_record(total_viewers=7)
+
+    assert [s["totalViewers"] for s in stats_history()] == [7]
+
+
+def test_push_gate_lets_one_caller_through_per_interval():
+    assert stats_push_gate(interval_seconds=1) is True
+    assert stats_push_gate(interval_seconds=1) is False
+    time.sleep(0.55)
+    assert stats_push_gate(interval_seconds=1) is True
+
+
+def test_push_gate_closes_a_little_before_the_next_tick():
+    stats_push_gate(interval_seconds=5)
+    ttl_ms = get_redis().pttl(key("stats", "push-gate"))
+    assert 4_000 < ttl_ms <= 4_500
+
+
+def test_push_task_pushes_once_however_many_workers_get_the_tick(master_stage, sent, settings):
+    settings.STATS_PUSH_INTERVAL_SECONDS = 5
+
+    results = [tasks.push_stats() for _ in range(4)]
+
+    assert results == [True, False, False, False]
+    assert len(sent) == 1
+
+
+def test_push_now_queues_the_task_after_commit(db, monkeypatch, django_capture_on_commit_callbacks):
+    queued = []
+    monkeypatch.setattr(tasks.push_stats_now, "apply_async", lambda **kw: queued.append(kw))
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        stats_push_now("stage-created")
+        assert queued == []
+
+    assert len(callbacks) == 1
+    assert queued[0]["kwargs"] == {"reason": "stage-created"}
+    assert queued[0]["expires"] > 0
+
+
+def test_push_now_never_raises_into_the_caller(db, monkeypatch, django_capture_on_commit_callbacks):
+    def broken(**kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.push_stats_now, "apply_async", broken)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        stats_push_now("stage-deleted")  # no exception
+
+
+def test_push_now_task_broadcasts(master_stage, sent):
+    assert tasks.push_stats_now(reason="stage-created") is True
+    assert sent[0][1]["reason"] == "stage-created"
+
+
+def test_push_now_task_swallows_failures(monkeypatch):
+    def broken(**kwargs):
+        raise ConnectionError("redis down")
+
+    monkeypatch.setattr(tasks, "stats_broadcast", broken)
+
+    assert tasks.push_stats_now(reason="x") is False
+
+
+@pytest.mark.parametrize(("before", "after", "pushes"), [(False, True, 1), (True, False, 1), (True, True, 0)])
+def test_publisher_poll_pushes_at_once_when_the_host_goes_live_or_offline(monkeypatch, before, after, pushes):
+    publisher_live_set(live=before)
+    pushed = []
+    monkeypatch.setattr(tasks, "publisher_live_refresh", lambda: after)
+    monkeypatch.setattr(tasks, "stats_broadcast", lambda **kw: pushed.append(kw))
+
+    assert tasks.poll_publisher_live() is after
+
+    assert len(pushed) == pushes
+    if pushes:
+        assert pushed[0]["reason"] == ("publisher-live" if after else "publisher-offline")
+
+
+def test_beat_runs_the_ticker_every_push_interval(settings):
+    from ivsproject.celery import app
+
+    [entry] = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "stats.push"]
+    assert entry["schedule"] == float(settings.STATS_PUSH_INTERVAL_SECONDS)
+    assert entry["options"]["expires"] <= float(settings.STATS_PUSH_INTERVAL_SECONDS)  # no backlog of stale ticks
+    app.loader.import_default_modules()
+    assert "stats.push" in app.tasks and "stats.push_now" in app.tasks

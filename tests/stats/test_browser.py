@@ -1,0 +1,101 @@
+"""The operators' dashboard in a real browser: Playwright driving the system Chromium against daphne
+(pytest-django's live_server is WSGI-only and cannot serve /ws)."""
+
+import json
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.stats.servers import ROOT, daphne_servers, manage
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+STAFF_USER, STAFF_PASSWORD = "operator", "operator-pw-12345"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium (/usr/bin/chromium)"),
+]
+
+
+def prepare_server_db(db_file: Path) -> None:
+    """Master stage in the emulator (Redis is flushed per test) and a staff user, in one process."""
+    manage(
+        db_file,
+        "shell",
+        "-c",
+        "from django.core.management import call_command; "
+        "from django.contrib.auth.models import User; "
+        "call_command('ensure_master_stage'); "
+        f"User.objects.create_user({STAFF_USER!r}, password={STAFF_PASSWORD!r}, is_staff=True)",
+    )
+
+
+def push_from_the_server_side(db_file: Path) -> None:
+    """What the ticker does every interval, run against the server's database and Redis."""
+    manage(db_file, "shell", "-c", "from stats.tasks import push_stats_now; push_stats_now(reason='browser-test')")
+
+
+def join_as_viewer(base_url: str, user_id: str) -> dict:
+    request = urllib.request.Request(
+        f"{base_url}/api/token/viewer",
+        data=json.dumps({"userId": user_id}).encode(),
+        headers={"Content-Type": "application/json", "x-api-key": "dev-api-key"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_dashboard_updates_live_when_a_viewer_joins(server_db, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    prepare_server_db(server_db)
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    with daphne_servers(server_db, tmp_path, count=1) as [server], sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-TW")
+            console_errors: list[str] = []
+            failed_requests: list[str] = []
+            page.on("pageerror", lambda exc: console_errors.append(str(exc)))
+            page.on(
+                "response",
+                lambda r: r.status >= 400 and not r.url.endswith("/favicon.ico") and failed_requests.append(r.url),
+            )
+
+            page.goto(f"{server.base_url}/admin/login/?next=/admin/")
+            page.fill("#id_username", STAFF_USER)
+            page.fill("#id_password", STAFF_PASSWORD)
+            page.click("input[type=submit]")
+            page.click("#live-dashboard-module a >> nth=1")  # the link on the admin index
+            page.wait_for_url(f"{server.base_url}/admin/dashboard/")
+
+            expect = sync_api.expect
+            expect(page.locator("#connection-status")).to_have_attribute("data-state", "live", timeout=10_000)
+            expect(page.locator("#total-viewers")).to_have_text("0")
+            expect(page.locator("#host-status")).to_have_text("未開播")
+            expect(page.locator(".stage-row")).to_have_count(1)
+            page.evaluate("window.__notReloaded = true")
+
+            body = join_as_viewer(server.base_url, "browser-viewer-1")
+            assert body["success"] is True, body
+            push_from_the_server_side(server_db)
+
+            expect(page.locator("#total-viewers")).to_have_text("1", timeout=15_000)
+            expect(page.locator(".stage-row .stage-count")).to_have_text("1 / 50")
+            assert page.evaluate("window.__notReloaded") is True
+            assert int(page.locator("#viewers-chart").get_attribute("data-points") or 0) >= 1
+            assert console_errors == []
+            assert failed_requests == []
+            page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        finally:
+            browser.close()
+            for log in tmp_path.glob("daphne-*.log"):
+                shutil.copyfile(log, ARTIFACTS / f"browser-{log.name}")

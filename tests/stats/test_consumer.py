@@ -1,0 +1,262 @@
+"""`/ws` through WebsocketCommunicator on the real ASGI app and the real channel layer (Redis)."""
+
+import asyncio
+import contextlib
+import json
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.db import connections
+from django.utils import translation
+
+from ivsproject.asgi import application
+from ivsproject.redis import get_redis, key
+from stats.broadcast import stats_broadcast
+from stats.tasks import push_stats
+from viewers import presence
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def ws():
+    """Opens communicators and always disconnects them: a consumer left running keeps a blocking
+    channel-layer read that the event loop's teardown would have to cancel."""
+    opened: list[WebsocketCommunicator] = []
+
+    def open_(path: str = "/ws", headers=None) -> WebsocketCommunicator:
+        communicator = WebsocketCommunicator(application, path, headers=headers or [])
+        opened.append(communicator)
+        return communicator
+
+    yield open_
+    for communicator in opened:
+        with contextlib.suppress(Exception):
+            await communicator.disconnect(timeout=2)
+    # database_sync_to_async runs in asgiref's worker thread, whose connection (kept for
+    # CONN_MAX_AGE on PostgreSQL) would otherwise block dropping the test database.
+    await database_sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def connect(ws):
+    async def connect_(headers=None) -> WebsocketCommunicator:
+        communicator = ws(headers=headers)
+        connected, _ = await communicator.connect()
+        assert connected
+        return communicator
+
+    return connect_
+
+
+async def subscribe(communicator: WebsocketCommunicator) -> dict:
+    await communicator.send_json_to({"action": "subscribe", "channel": "stats"})
+    message = await communicator.receive_json_from(timeout=3)
+    assert message["type"] == "stats_update"
+    return message
+
+
+def track_viewer(stage, user_id: str) -> None:
+    now = time.time()
+    presence.track(
+        stage_id=stage.stage_id, user_id=user_id, at=now, participant_id=f"p-{user_id}", joined_at=now, session_id=None
+    )
+
+
+async def test_subscribe_sends_a_snapshot_at_once(master_stage, connect):
+    await database_sync_to_async(track_viewer)(master_stage, "u1")
+    await database_sync_to_async(track_viewer)(master_stage, "u2")
+    communicator = await connect()
+
+    message = await subscribe(communicator)
+
+    data = message["data"]
+    assert data["totalViewers"] == 2
+    assert data["activeStages"] == 1
+    assert data["isPublisherLive"] is False
+    assert data["timestamp"].endswith("Z") and len(data["timestamp"]) == len("2025-10-21T10:30:00.000Z")
+    assert data["stages"] == [
+        {"stageArn": master_stage.arn, "stageName": master_stage.name, "viewerCount": 2, "autoScaled": False}
+    ]
+
+
+async def test_a_broadcast_reaches_every_subscriber(master_stage, connect):
+    first, second = await connect(), await connect()
+    await subscribe(first)
+    await subscribe(second)
+    await database_sync_to_async(track_viewer)(master_stage, "u1")
+
+    await database_sync_to_async(stats_broadcast)(reason="test")
+
+    for communicator in (first, second):
+        message = await communicator.receive_json_from(timeout=3)
+        assert message["type"] == "stats_update"
+        assert message["data"]["totalViewers"] == 1
+
+
+async def test_the_ticker_pushes_once_per_interval(master_stage, settings, connect):
+    settings.STATS_PUSH_INTERVAL_SECONDS = 5
+    communicator = await connect()
+    await subscribe(communicator)
+
+    pushed = [await database_sync_to_async(push_stats)() for _ in range(3)]
+
+    assert pushed == [True, False, False]
+    assert (await communicator.receive_json_from(timeout=3))["type"] == "stats_update"
+    assert await communicator.receive_nothing(timeout=0.3)
+
+    get_redis().delete(key("stats", "push-gate"))  # the interval has passed (real waiting: test_broadcast)
+    assert await database_sync_to_async(push_stats)() is True
+    assert (await communicator.receive_json_from(timeout=3))["type"] == "stats_update"
+
+
+async def test_unsubscribe_stops_pushes(master_stage, connect):
+    communicator = await connect()
+    await subscribe(communicator)
+    await communicator.send_json_to({"action": "unsubscribe", "channel": "stats"})
+    # A ping answered means the unsubscribe before it has been handled.
+    await communicator.send_json_to({"action": "ping"})
+    assert await communicator.receive_json_from(timeout=3) == {"type": "pong"}
+
+    await database_sync_to_async(stats_broadcast)(reason="test")
+
+    assert await communicator.receive_nothing(timeout=0.5)
+
+
+async def test_ping_gets_pong(connect):
+    communicator = await connect()
+    await communicator.send_json_to({"action": "ping"})
+    assert await communicator.receive_json_from(timeout=3) == {"type": "pong"}
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param({"text_data": "not json"}, id="not-json"),
+        pytest.param({"text_data": "[1, 2]"}, id="not-an-object"),
+        pytest.param({"text_data": '"subscribe"'}, id="a-string"),
+        pytest.param({"text_data": json.dumps({"action": "dance"})}, id="unknown-action"),
+        pytest.param({"text_data": json.dumps({"channel": "stats"})}, id="no-action"),
+        pytest.param({"text_data": json.dumps({"action": "subscribe", "channel": "chat"})}, id="unknown-channel"),
+        pytest.param({"text_data": json.dumps({"action": "subscribe"})}, id="no-channel"),
+        pytest.param({"text_data": json.dumps({"action": "subscribe", "channel": ["stats"]})}, id="channel-list"),
+        pytest.param({"bytes_data": b'{"action":"ping"}'}, id="binary"),
+        pytest.param({"text_data": json.dumps({"action": "ping", "pad": "x" * 5000})}, id="oversized"),
+    ],
+)
+async def test_bad_frames_get_an_error_and_the_connection_stays_open(frame, connect):
+    communicator = await connect()
+    await communicator.send_to(**frame)
+
+    message = await communicator.receive_json_from(timeout=3)
+
+    assert message["type"] == "error"
+    assert message["error"]["code"] == "VALIDATION_ERROR"
+    assert message["error"]["message"]
+    await communicator.send_json_to({"action": "ping"})
+    assert await communicator.receive_json_from(timeout=3) == {"type": "pong"}
+
+
+async def test_a_bad_subscribe_does_not_subscribe(master_stage, connect):
+    communicator = await connect()
+    await communicator.send_json_to({"action": "subscribe", "channel": "chat"})
+    assert (await communicator.receive_json_from(timeout=3))["type"] == "error"
+
+    await database_sync_to_async(stats_broadcast)(reason="test")
+
+    assert await communicator.receive_nothing(timeout=0.5)
+
+
+async def test_a_flood_of_frames_is_closed_with_policy_violation(settings, connect):
+    settings.WS_MAX_FRAMES_PER_SECOND = 20
+    communicator = await connect()
+    for _ in range(100):
+        await communicator.send_json_to({"action": "ping"})
+
+    close_code = None
+    for _ in range(100):
+        output = await communicator.receive_output(timeout=3)
+        if output["type"] == "websocket.close":
+            close_code = output.get("code")
+            break
+
+    assert close_code == 1008
+    # Whatever was still in flight behind the close gets no answer and no second close.
+    assert await communicator.receive_nothing(timeout=0.3)
+
+
+async def test_a_steady_client_is_not_mistaken_for_a_flood(settings, connect):
+    settings.WS_MAX_FRAMES_PER_SECOND = 20
+    communicator = await connect()
+    for _ in range(30):  # 30 frames over ~1.5 s: within a 40-frame burst and 20/s refill
+        await communicator.send_json_to({"action": "ping"})
+        assert await communicator.receive_json_from(timeout=3) == {"type": "pong"}
+        await asyncio.sleep(0.05)
+
+
+async def test_origin_is_refused_in_production_when_not_allowed(settings, connect, ws):
+    settings.IS_PRODUCTION = True
+    settings.WS_ALLOWED_ORIGINS = ["https://ops.example.com"]
+
+    refused = ws(headers=[(b"origin", b"https://evil.example.net")])
+    connected, _ = await refused.connect()
+    assert not connected
+
+    no_origin = ws()
+    connected, _ = await no_origin.connect()
+    assert not connected
+
+    allowed = await connect(headers=[(b"origin", b"https://OPS.example.com:443")])
+    await allowed.send_json_to({"action": "ping"})
+    assert await allowed.receive_json_from(timeout=3) == {"type": "pong"}
+
+
+@pytest.mark.parametrize(
+    ("production", "allowed"), [(False, ["https://ops.example.com"]), (True, []), (True, ["*"])], ids=str
+)
+async def test_origin_is_open_in_development_or_without_a_list(settings, production, allowed, connect):
+    settings.IS_PRODUCTION = production
+    settings.WS_ALLOWED_ORIGINS = allowed
+    await connect(headers=[(b"origin", b"https://anywhere.example.org")])  # accepted
+
+
+async def test_other_paths_are_refused(ws):
+    communicator = ws("/not-ws")
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_error_messages_follow_the_handshake_accept_language(connect):
+    chinese = await connect()
+    english = await connect(headers=[(b"accept-language", b"en-US,en;q=0.9")])
+
+    for communicator in (chinese, english):
+        await communicator.send_to(text_data="not json")
+    zh_message = (await chinese.receive_json_from(timeout=3))["error"]["message"]
+    en_message = (await english.receive_json_from(timeout=3))["error"]["message"]
+
+    assert zh_message == "訊息必須是 JSON"
+    with translation.override("en"):
+        assert en_message == translation.gettext("訊息必須是 JSON")  # English once the catalogue has it
+
+
+async def test_long_lived_subscribers_renew_their_group_membership(master_stage, connect, monkeypatch):
+    from stats import consumers
+
+    communicator = await connect()
+    await subscribe(communicator)
+    group_key = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:group:stats"
+    client = get_redis()
+    [(member, joined)] = client.zrange(group_key, 0, -1, withscores=True)
+
+    monkeypatch.setattr(consumers, "GROUP_RENEW_SECONDS", -1)  # as if an hour had passed
+    await database_sync_to_async(stats_broadcast)(reason="test")
+    assert (await communicator.receive_json_from(timeout=3))["type"] == "stats_update"
+    await communicator.send_json_to({"action": "ping"})  # the handler has finished once this answers
+    assert await communicator.receive_json_from(timeout=3) == {"type": "pong"}
+
+    [(member_after, renewed)] = client.zrange(group_key, 0, -1, withscores=True)
+    assert member_after == member and renewed > joined
