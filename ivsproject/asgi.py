@@ -1,6 +1,17 @@
-"""ASGI entry point: HTTP (Django) and the `/ws` WebSocket (Channels) on one server (daphne)."""
+"""ASGI entry point: HTTP (Django) and the `/ws` WebSocket (Channels) on one server (daphne).
 
+Two wrappers around the applications (tests/hardening): `BodyLimit` refuses oversized request
+bodies before Django reads them, and `GracefulShutdown` makes SIGTERM under daphne drain instead of
+cut off (in-flight requests finish, WebSockets get a close frame).
+"""
+
+import asyncio
+import logging
 import os
+import signal
+import sys
+import uuid
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -8,15 +19,237 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ivsproject.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.http import HttpRequest  # noqa: E402
+from django.utils import translation  # noqa: E402
+from django.utils.translation import gettext_lazy as _  # noqa: E402
 
 from ivsproject.api.checks import run_startup_checks  # noqa: E402
+from ivsproject.api.exceptions import ValidationFailed, error_json_response  # noqa: E402
+from ivsproject.api.middleware import is_api_path  # noqa: E402
 from stats.routing import websocket_urlpatterns  # noqa: E402
 
 run_startup_checks()
 
+logger = logging.getLogger(__name__)
+# 1001 (going away) would say it best, but daphne's WebSocket library (autobahn) lets an application
+# send only 1000 or 3000-4999; clients reconnect with back-off on any close (spec), so 1000.
+CLOSE_CODE = 1000
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers") or []:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class BodyLimit:
+    """Refuse request bodies over API_MAX_BODY_BYTES before Django reads them.
+
+    Why: Django's ASGIHandler reads the whole body (spooling it to disk) before any middleware runs,
+    so the envelope middleware's Content-Length check (enough under WSGI, where nothing is read
+    until asked) came only after every byte had been received and stored. Here a declared
+    Content-Length over the cap is answered at once without reading a byte; a body without one
+    (chunked) is counted as it streams and refused as soon as it passes the cap. Only a body within
+    the cap reaches Django, replayed from a buffer of at most API_MAX_BODY_BYTES. The answer is the
+    envelope the WSGI path gives (400 VALIDATION_ERROR `請求內容過大`) on /api and /health, a plain
+    413 elsewhere.
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = int(settings.API_MAX_BODY_BYTES)
+        declared = _header(scope, b"content-length")
+        try:
+            length = int(declared) if declared is not None else None
+        except ValueError:
+            length = None
+        if length is not None and length > limit:
+            await self._refuse(scope, send, length)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # http.disconnect: the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await self._refuse(scope, send, size)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if length is None and body:
+            # A chunked body: its length is known now. Without a Content-Length DRF reads no body
+            # at all (it takes the header as the length), so pass it on.
+            scope = {**scope, "headers": [*scope.get("headers", []), (b"content-length", str(len(body)).encode())]}
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # later calls: Django listening for the client's disconnect
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict[str, Any], send: Any, length: int) -> None:
+        limit = int(settings.API_MAX_BODY_BYTES)
+        if is_api_path(scope.get("path", "")):
+            request = HttpRequest()
+            request.META["HTTP_ACCEPT_LANGUAGE"] = _header(scope, b"accept-language") or ""
+            with translation.override(translation.get_language_from_request(request)):
+                response = error_json_response(
+                    ValidationFailed(_("請求內容過大"), details={"maxBodyBytes": limit, "contentLength": length})
+                )
+            status, content = response.status_code, response.content
+            headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.items()]
+        else:
+            status, content = 413, b"Request body too large\n"
+            headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        headers += [(b"content-length", str(len(content)).encode()), (b"x-request-id", uuid.uuid4().hex.encode())]
+        # The unread body stays unread: the server closes the connection after this response.
+        headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content, "more_body": False})
+
+
+class GracefulShutdown:
+    """SIGTERM under daphne: stop accepting, finish what is in flight, close WebSockets, then stop.
+
+    Why: daphne's own SIGTERM handling (daphne 4.2, checked by tests/hardening/test_drill_shutdown.py)
+    cancels every application instance at once. In-flight HTTP requests are cut off (the client
+    sees the connection drop), WebSocket clients get no close frame (just a dropped TCP connection),
+    and a sync view caught mid-request leaves its worker thread waiting forever on the stopped
+    event loop, so the process never exits and needs a SIGKILL. Here, on SIGTERM: the listening
+    sockets close, every WebSocket gets a close frame (1000, CLOSE_CODE; clients reconnect with
+    back-off, to another process), in-flight HTTP requests run to completion — all within
+    SHUTDOWN_GRACE_SECONDS — and then the reactor stops the way daphne stops it. A second SIGTERM
+    stops at once. Only installed when a Twisted reactor actually runs (daphne); gunicorn and
+    tests are untouched.
+    """
+
+    POLL_SECONDS = 0.05
+    WEBSOCKET_CLOSE_SECONDS = 3.0
+
+    def __init__(self) -> None:
+        self.websockets: dict[object, Any] = {}  # open connection -> daphne's `send`
+        self.http_in_flight = 0
+        self.http_abandoned = 0  # cancelled mid-request: their sync threads may never return
+        self.stopping = False
+        self.closing: set[asyncio.Future] = set()
+
+    def http(self, app: Any) -> Any:
+        async def counted(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            self.http_in_flight += 1
+            try:
+                await app(scope, receive, send)
+            except asyncio.CancelledError:
+                self.http_abandoned += 1
+                raise
+            finally:
+                self.http_in_flight -= 1
+
+        return counted
+
+    def websocket(self, app: Any) -> Any:
+        async def tracked(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            connection = object()
+
+            async def tracking_send(message: dict[str, Any]) -> None:
+                if message["type"] == "websocket.accept":
+                    self.websockets[connection] = send
+                await send(message)
+
+            try:
+                await app(scope, receive, tracking_send)
+            finally:
+                self.websockets.pop(connection, None)
+
+        return tracked
+
+    def install(self) -> None:
+        if "twisted.internet.reactor" not in sys.modules:
+            return
+        reactor = _reactor()
+
+        def take_over_sigterm() -> None:  # runs once the reactor runs (after Twisted's own handlers)
+            signal.signal(signal.SIGTERM, lambda signum, frame: reactor.callFromThread(self.begin))
+            reactor.addSystemEventTrigger("after", "shutdown", self.exit_if_threads_are_stuck)
+
+        reactor.callWhenRunning(take_over_sigterm)
+
+    def begin(self) -> None:
+        reactor = _reactor()
+        if self.stopping:
+            reactor.stop()
+            return
+        self.stopping = True
+        self._stop_listening(reactor)
+        for send in list(self.websockets.values()):
+            task = asyncio.ensure_future(send({"type": "websocket.close", "code": CLOSE_CODE}))
+            self.closing.add(task)  # keep a reference until done (the loop holds only weak ones)
+            task.add_done_callback(self.closing.discard)
+        logger.info(
+            "SIGTERM: draining %d HTTP request(s) and %d WebSocket(s)", self.http_in_flight, len(self.websockets)
+        )
+        grace = float(settings.SHUTDOWN_GRACE_SECONDS)
+        deadline = reactor.seconds() + grace
+        # A client that never answers the close frame must not hold the process for the whole grace.
+        websocket_deadline = reactor.seconds() + min(grace, self.WEBSOCKET_CLOSE_SECONDS)
+
+        def wait() -> None:
+            now = reactor.seconds()
+            busy = self.http_in_flight or (self.websockets and now < websocket_deadline)
+            if busy and now < deadline:
+                reactor.callLater(self.POLL_SECONDS, wait)
+                return
+            if self.http_in_flight:
+                logger.warning("shutdown grace over: %d request(s) cut off", self.http_in_flight)
+            reactor.stop()
+
+        wait()
+
+    @staticmethod
+    def _stop_listening(reactor: Any) -> None:
+        from twisted.internet import tcp
+
+        for reader in list(reactor.getReaders()):
+            if isinstance(reader, tcp.Port):
+                reader.stopListening()
+
+    def exit_if_threads_are_stuck(self) -> None:
+        if self.http_abandoned:
+            # A cancelled sync view's thread waits on the stopped loop forever and the interpreter
+            # would wait for it at exit: leave now, after flushing the logs.
+            logger.warning("%d request(s) were cut off; exiting without waiting for their threads", self.http_abandoned)
+            logging.shutdown()
+            os._exit(0)
+
+
+def _reactor() -> Any:
+    # Any: zope-interface typing of the reactor module confuses mypy.
+    from twisted.internet import reactor
+
+    return reactor
+
+
+shutdown = GracefulShutdown()
+shutdown.install()
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
+        "http": shutdown.http(BodyLimit(django_asgi_app)),
+        "websocket": shutdown.websocket(URLRouter(websocket_urlpatterns)),
     }
 )

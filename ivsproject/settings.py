@@ -64,6 +64,11 @@ TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
 # Bodies above this are refused from Content-Length before a byte is read (our bodies are tiny).
 API_MAX_BODY_BYTES = _int("API_MAX_BODY_BYTES", 64 * 1024)
 WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[])
+# Admin login: this many failures per client address within the window, then 429 until it ends.
+ADMIN_LOGIN_MAX_FAILURES = _int("ADMIN_LOGIN_MAX_FAILURES", 5)
+ADMIN_LOGIN_WINDOW_SECONDS = _int("ADMIN_LOGIN_WINDOW_SECONDS", 900)
+# daphne on SIGTERM: time to finish in-flight requests and close WebSockets (ivsproject/asgi.py).
+SHUTDOWN_GRACE_SECONDS = _int("SHUTDOWN_GRACE_SECONDS", 25)
 
 # --- Amazon IVS -----------------------------------------------------------------------------
 AWS_REGION = _raw("AWS_REGION", "ap-northeast-1")
@@ -99,6 +104,9 @@ NUMERIC_SETTINGS_MIN = {
     "RATE_LIMIT_PER_MINUTE": 0,
     "TRUSTED_PROXY_COUNT": 0,
     "API_MAX_BODY_BYTES": 1024,
+    "ADMIN_LOGIN_MAX_FAILURES": 1,
+    "ADMIN_LOGIN_WINDOW_SECONDS": 1,
+    "SHUTDOWN_GRACE_SECONDS": 0,
     "IVS_STAGE_CALLS_PER_SECOND": 1,
     "IVS_TOKEN_CALLS_PER_SECOND": 1,
     "IVS_EMULATOR_MAX_STAGES": 1,
@@ -119,7 +127,7 @@ NUMERIC_SETTINGS_MIN = {
 # --- Django ---------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "ivsproject.admin_site.IvsAdminConfig",  # django.contrib.admin with a throttled login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -321,7 +329,11 @@ LOG_FORMAT = _raw("LOG_FORMAT", "json" if IS_PRODUCTION else "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "ivsproject.api.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "ivsproject.api.logging.RequestIdFilter"},
+        # Participant tokens and our secrets never reach the log, whatever a library logs at DEBUG.
+        "redact": {"()": "ivsproject.api.logging.RedactSecretsFilter"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s"},
         "json": {
@@ -334,7 +346,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if LOG_FORMAT == "json" else "text",
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

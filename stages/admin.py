@@ -67,7 +67,12 @@ class StageAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
-    @admin.action(description="Delete selected stages (in IVS too; never the master or a stage with viewers)")
+    # `permissions`: without it Django offers an action to anyone who may *view* the changelist, so a
+    # read-only operator could delete stages in IVS (found by tests/hardening).
+    @admin.action(
+        description="Delete selected stages (in IVS too; never the master or a stage with viewers)",
+        permissions=["change"],
+    )
     def delete_stages(self, request: HttpRequest, queryset: Any) -> None:
         for stage in queryset:
             try:
@@ -78,7 +83,7 @@ class StageAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{stage.name}: deleted", messages.SUCCESS)
 
-    @admin.action(description="Sync with IVS (adopt our stages, mark vanished ones deleted)")
+    @admin.action(description="Sync with IVS (adopt our stages, mark vanished ones deleted)", permissions=["change"])
     def sync_with_ivs(self, request: HttpRequest, queryset: Any) -> None:
         try:
             report = services.stages_sync()

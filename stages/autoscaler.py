@@ -29,7 +29,7 @@ from ivsproject.redis import get_redis, key
 from stages import ivs, metrics
 from stages.models import Stage
 from stages.selectors import live_stages, master_stage, viewer_counts
-from stages.services import stage_create, stage_delete, stages_sync
+from stages.services import stage_create, stage_delete, stage_ensure_master, stages_sync
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ _NAME_RE = re.compile(r"^autoscale-stage-(\d+)$")
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # adopt | forget | create | reactivate | drain | delete | replicate | relay-needed | blocked | error
+    # adopt | forget | recreate | create | reactivate | drain | delete | replicate | relay-needed | blocked | error
+    action: str
     stage: str
     reason: str
 
@@ -135,6 +136,7 @@ def autoscale_tick(*, dry_run: bool = False, now: datetime | None = None) -> lis
 
 
 def _reconcile(decisions: list[Decision], *, dry_run: bool) -> None:
+    master = master_stage()
     try:
         report = stages_sync(dry_run=dry_run)
     except ApiError as exc:
@@ -142,6 +144,18 @@ def _reconcile(decisions: list[Decision], *, dry_run: bool) -> None:
         return
     decisions += [Decision("adopt", arn, "our tagged stage was missing from the registry") for arn in report.adopted]
     decisions += [Decision("forget", arn, "stage no longer exists in IVS") for arn in report.deleted]
+    if master is not None and master.arn in report.deleted:
+        # The master was deleted behind our back: without one every viewer-token request is a 404
+        # until someone runs `ensure_master_stage`, so replace it now (found by tests/hardening).
+        if dry_run:
+            decisions.append(Decision("recreate", settings.IVS_MASTER_STAGE_NAME, "the master stage is gone"))
+            return
+        try:
+            replacement, _how = stage_ensure_master()
+        except ApiError as exc:
+            decisions.append(Decision("error", "-", f"master replacement failed: {exc.code} {exc.message}"))
+            return
+        decisions.append(Decision("recreate", replacement.arn, f"the master stage {master.arn} is gone from IVS"))
 
 
 def _set_status(stage: Stage, status: str) -> None:

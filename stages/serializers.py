@@ -5,12 +5,36 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ivsproject.api.fields import StrictCharField
+from ivsproject.api.fields import QueryIntegerField, StrictCharField
 
 STAGE_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+# The shape `stages.ivs.arns.STAGE_ARN_RE` accepts, for the OpenAPI schema.
+STAGE_ARN_PATTERN = r"^arn:aws:ivs:[a-z0-9-]+:[0-9]{12}:stage/[A-Za-z0-9]{12}$"
+STAGE_ARN_EXAMPLE = "arn:aws:ivs:ap-northeast-1:123456789012:stage/AbCdEfGhIjKl"
+
+
+# Schema-only patterns (hardening: schema fuzzing). The ARN itself is still checked by
+# `stages.selectors.validate_stage_arn`, so every entry point answers the same 400 `stageArn 格式無效`;
+# the pattern tells clients — and the fuzzer, which then generates well-formed ARNs — what is valid.
+@extend_schema_field({"type": "string", "maxLength": 200, "pattern": STAGE_ARN_PATTERN, "example": STAGE_ARN_EXAMPLE})
+class StageArnField(StrictCharField):
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("max_length", 200)
+        super().__init__(**kwargs)
+
+
+class OptionalStageArnField(StageArnField):
+    """A stage ARN or "" (= none given; drf-spectacular documents the blank alternative itself)."""
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(**kwargs)
 
 
 class TagsField(serializers.DictField):
@@ -30,18 +54,17 @@ class TagsField(serializers.DictField):
 
 
 class StageCreateSerializer(serializers.Serializer):
-    name = StrictCharField(max_length=128)
+    # A validator rather than `validate_name`: drf-spectacular turns it into the schema's `pattern`.
+    name = StrictCharField(
+        max_length=128,
+        validators=[RegexValidator(STAGE_NAME_RE, message=_("name 只能包含英數字、- 與 _（1–128 字元）"))],
+    )
     tags = TagsField(required=False)
-
-    def validate_name(self, value: str) -> str:
-        if not STAGE_NAME_RE.match(value):
-            raise serializers.ValidationError(_("name 只能包含英數字、- 與 _（1–128 字元）"))
-        return value
 
 
 class StageListQuerySerializer(serializers.Serializer):
     nextToken = serializers.CharField(required=False, allow_blank=True, max_length=512)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=100)
+    limit = QueryIntegerField(required=False, min_value=1, max_value=100, default=100)
 
 
 class StageListItemSerializer(serializers.Serializer):

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from ivsproject.api.fields import StrictCharField
+from stages.serializers import OptionalStageArnField, StageArnField
 from viewers.serializers import UserIdField
 
 
@@ -10,12 +10,12 @@ class PublisherTokenRequestSerializer(serializers.Serializer):
 
 class ViewerTokenRequestSerializer(serializers.Serializer):
     userId = UserIdField()
-    stageArn = StrictCharField(max_length=200, required=False, allow_blank=True)
+    stageArn = OptionalStageArnField()
 
 
 class MediaServerTokenRequestSerializer(serializers.Serializer):
     serverId = UserIdField()
-    stageArn = StrictCharField(max_length=200)
+    stageArn = StageArnField()
 
 
 class ObsSettingsSerializer(serializers.Serializer):

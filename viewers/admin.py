@@ -49,7 +49,8 @@ class ViewerSessionAdmin(admin.ModelAdmin):
             return format_duration(int((timezone.now() - session.joined_at).total_seconds())) + " (live)"
         return format_duration(int(session.watched_seconds))
 
-    @admin.action(description="Disconnect (IVS DisconnectParticipant + close the session)")
+    # `permissions`: otherwise view-only staff could disconnect viewers (found by tests/hardening).
+    @admin.action(description="Disconnect (IVS DisconnectParticipant + close the session)", permissions=["change"])
     def disconnect(self, request: HttpRequest, queryset: Any) -> None:
         done = 0
         for session in queryset.filter(left_at__isnull=True).select_related("stage"):

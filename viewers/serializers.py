@@ -1,8 +1,14 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ivsproject.api.fields import StrictCharField
+from ivsproject.api.fields import QueryIntegerField, StrictCharField
+from stages.serializers import StageArnField
 
 
+# Schema-only (the field refuses control characters itself): documents it for clients and fuzzers.
+@extend_schema_field(
+    {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[^\u0000-\u001f\u007f-\u009f]+$"}
+)
 class UserIdField(StrictCharField):
     def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
         kwargs.setdefault("max_length", 128)
@@ -11,7 +17,7 @@ class UserIdField(StrictCharField):
 
 class ViewerStageSerializer(serializers.Serializer):
     userId = UserIdField()
-    stageArn = StrictCharField(max_length=200)
+    stageArn = StageArnField()
 
 
 class ViewerDurationQuerySerializer(ViewerStageSerializer):
@@ -19,7 +25,7 @@ class ViewerDurationQuerySerializer(ViewerStageSerializer):
 
 
 class ViewerListQuerySerializer(serializers.Serializer):
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
+    limit = QueryIntegerField(required=False, min_value=1, max_value=1000, default=100)
     nextToken = serializers.CharField(required=False, allow_blank=True, max_length=512)
 
 

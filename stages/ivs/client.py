@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+from botocore import exceptions as boto_exc
 from botocore.config import Config
+from botocore.retries import standard
 from django.conf import settings
 
 from stages.ivs import budget, errors
@@ -56,10 +60,18 @@ MAX_ATTEMPTS = 3
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "EMULATORACCESSKEY", "aws_secret_access_key": "emulator-secret"}
 TOKEN_DURATION_MAX_MINUTES = 20160
 
+# CreateStage carries no idempotency token: when IVS created the stage but its answer was lost (read
+# timeout, 5xx, a dropped connection), botocore's automatic retry would create a second stage (found
+# by tests/hardening). Such operations go out through a client that never retries; only failures
+# where IVS certainly did nothing — throttling, a connection never made — are retried here, with
+# botocore's own backoff. A lost answer is an error for this call; the stage it may have created
+# carries our tags, and the next reconcile (`stages_sync`, every autoscale tick) adopts it.
+SEND_ONCE_OPERATIONS = frozenset({"CreateStage"})
+_NOT_SENT_ERRORS = (boto_exc.EndpointConnectionError, boto_exc.ConnectTimeoutError)
+
 _lock = threading.Lock()
 _boto_session: Any = None
-_client: Any = None
-_client_key: tuple[str, str] | None = None
+_clients: dict[tuple[str, str, bool], Any] = {}
 
 
 def _emulator_handler(request: Any, **kwargs: Any) -> Any:
@@ -78,12 +90,12 @@ def _session() -> Any:
     return _boto_session
 
 
-def _build_client(backend: str, region: str) -> Any:
+def _build_client(backend: str, region: str, retrying: bool = True) -> Any:
     config = Config(
         region_name=region,
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS if retrying else 1},
     )
     credentials = EMULATOR_CREDENTIALS if backend == "emulator" else {}
     client = _session().client("ivs-realtime", region_name=region, config=config, **credentials)
@@ -94,31 +106,55 @@ def _build_client(backend: str, region: str) -> Any:
     return client
 
 
-def get_client() -> Any:
-    """The process-wide ivs-realtime client (thread-safe); rebuilt when backend or region change."""
-    global _client, _client_key
-    wanted = (settings.IVS_BACKEND, settings.AWS_REGION)
-    if _client is None or _client_key != wanted:
+def get_client(*, retrying: bool = True) -> Any:
+    """The process-wide ivs-realtime client (thread-safe); rebuilt when backend or region change.
+    `retrying=False`: the twin that sends each request once (SEND_ONCE_OPERATIONS)."""
+    wanted = (settings.IVS_BACKEND, settings.AWS_REGION, retrying)
+    client = _clients.get(wanted)
+    if client is None:
         with _lock:
-            if _client is None or _client_key != wanted:
-                _client = _build_client(*wanted)
-                _client_key = wanted
-    return _client
+            client = _clients.get(wanted)
+            if client is None:
+                for stale in [k for k in _clients if k[:2] != wanted[:2]]:
+                    del _clients[stale]
+                client = _clients[wanted] = _build_client(*wanted)
+    return client
 
 
 def reset_client() -> None:
-    global _client, _client_key
     with _lock:
-        _client, _client_key = None, None
+        _clients.clear()
 
 
 def _call(operation: str, **params: Any) -> dict[str, Any]:
+    params = {k: v for k, v in params.items() if v is not None}
+    if operation in SEND_ONCE_OPERATIONS:
+        return _call_sent_once(operation, params)
     budget.acquire(operation)
     try:
         method = getattr(get_client(), _snake(operation))
-        return method(**{k: v for k, v in params.items() if v is not None})
+        return method(**params)
     except errors.MAPPED_ERRORS as exc:
         raise errors.to_api_error(exc, operation=operation) from exc
+
+
+def _call_sent_once(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    backoff = standard.ExponentialBackoff()
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        budget.acquire(operation)  # a retry is another request: it spends budget like one
+        try:
+            return getattr(get_client(retrying=False), _snake(operation))(**params)
+        except boto_exc.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in errors.THROTTLING_CODES or attempt == MAX_ATTEMPTS:
+                raise errors.to_api_error(exc, operation=operation) from exc
+        except _NOT_SENT_ERRORS as exc:
+            if attempt == MAX_ATTEMPTS:
+                raise errors.to_api_error(exc, operation=operation) from exc
+        except errors.MAPPED_ERRORS as exc:
+            raise errors.to_api_error(exc, operation=operation) from exc
+        time.sleep(backoff.delay_amount(SimpleNamespace(attempt_number=attempt)))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _snake(operation: str) -> str:

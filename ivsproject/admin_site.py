@@ -1,0 +1,93 @@
+"""The Django admin site, with its login throttled per client address.
+
+Installed as the default admin site (`IvsAdminConfig` in INSTALLED_APPS), so `admin.site`,
+`@admin.register` and `admin.site.urls` are this site everywhere and the throttle cannot be
+side-stepped through another URL.
+
+Why: the admin is the one password form we serve, and the product's API keys do not protect it.
+After ADMIN_LOGIN_MAX_FAILURES failed logins from one client address (the same address the API
+rate limit uses, `X-Forwarded-For` trusted only through TRUSTED_PROXY_COUNT proxies) within
+ADMIN_LOGIN_WINDOW_SECONDS, further attempts get the login page with an error and HTTP 429 — the
+password is not even checked — until the window ends. Only failures count, so an operator who
+logs in and out is never locked out. Counters live in the shared Redis cache (django-ratelimit),
+so every web process enforces the same budget. If Redis is down the login still works (fail
+open, logged): operators need the admin most during an outage, and Django's password hashing
+keeps guessing slow anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+from django_ratelimit.core import get_usage
+
+logger = logging.getLogger(__name__)
+
+_GROUP = "admin-login-failures"
+
+
+def _client_key(group: str, request: HttpRequest) -> str:
+    from ivsproject.api.throttling import client_ip  # not at import time: apps are still loading
+
+    return client_ip(request)
+
+
+def _failures(request: HttpRequest, *, increment: bool) -> dict[str, Any] | None:
+    rate = f"{settings.ADMIN_LOGIN_MAX_FAILURES}/{settings.ADMIN_LOGIN_WINDOW_SECONDS}s"
+    try:
+        return get_usage(request, group=_GROUP, key=_client_key, rate=rate, method="POST", increment=increment)
+    except Exception:  # Redis down: fail open (see the module docstring)
+        logger.warning("admin login throttle unavailable; allowing the attempt", exc_info=True)
+        return None
+
+
+class IvsAdminSite(admin.AdminSite):
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if request.method != "POST":
+            return super().login(request, extra_context)
+        usage = _failures(request, increment=False)
+        if usage is not None and usage["count"] >= settings.ADMIN_LOGIN_MAX_FAILURES:
+            return self._throttled(request, max(int(usage["time_left"]), 1))
+        response = super().login(request, extra_context)
+        # A successful login redirects; the form coming back (200) means the attempt failed.
+        if response.status_code == 200:
+            _failures(request, increment=True)
+        return response
+
+    def _throttled(self, request: HttpRequest, retry_after: int) -> HttpResponse:
+        logger.warning("admin login throttled for %s", _client_key(_GROUP, request))
+        from django.contrib.admin.forms import AdminAuthenticationForm  # imports models: not while apps load
+
+        form_class = self.login_form or AdminAuthenticationForm
+        form = form_class(request, initial={"username": request.POST.get("username")})
+        # Unbound, so the password is never checked while the client is throttled; the message is
+        # set as the form's non-field error, where the login template shows errors.
+        message = _("Too many failed login attempts. Try again in %(minutes)d minute(s).")
+        errors = [message % {"minutes": math.ceil(retry_after / 60)}]
+        form.errors[NON_FIELD_ERRORS] = form.error_class(errors, error_class="nonfield", renderer=form.renderer)
+        context = {
+            **self.each_context(request),
+            "title": _("Log in"),
+            "subtitle": None,
+            "app_path": request.get_full_path(),
+            "username": "",
+            "form": form,
+            REDIRECT_FIELD_NAME: request.GET.get(REDIRECT_FIELD_NAME, ""),
+        }
+        response = TemplateResponse(request, self.login_template or "admin/login.html", context, status=429)
+        response["Retry-After"] = str(retry_after)
+        return response
+
+
+class IvsAdminConfig(AdminConfig):
+    default_site = "ivsproject.admin_site.IvsAdminSite"
