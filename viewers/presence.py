@@ -198,6 +198,16 @@ def get_entry(*, stage_id: str, user_id: str) -> PresenceEntry | None:
     return None if score is None else _entry(user_id, float(score), meta)
 
 
+def tracked(pairs: list[tuple[str, str]]) -> list[bool]:
+    """For (stageId, userId) pairs: is the viewer tracked? One pipelined round trip."""
+    if not pairs:
+        return []
+    pipe = get_redis().pipeline(transaction=False)
+    for stage_id, user_id in pairs:
+        pipe.zscore(f"{_prefix()}:pres:{stage_id}", user_id)
+    return [score is not None for score in pipe.execute()]
+
+
 def page(*, stage_id: str, offset: int, limit: int) -> list[PresenceEntry]:
     """Viewers oldest heartbeat first, with their metadata, in two round trips."""
     client = get_redis()

@@ -86,17 +86,14 @@ def seed_hot_master(count: int) -> None:
 
 
 def cleanup_then_hang(after: int) -> None:
-    real_close = viewer_services._close
-    closed = []
+    """Die part-way through closing a batch: the first `after` sessions are closed, then hang."""
+    real_close_many = viewer_services._close_many
 
-    def close_and_maybe_die(session, *, reason, at):  # type: ignore[no-untyped-def]
-        result = real_close(session, reason=reason, at=at)
-        closed.append(result)
-        if len(closed) == after:
-            _hang()
-        return result
+    def close_some_then_die(sessions, *, reason, end_of):  # type: ignore[no-untyped-def]
+        real_close_many(sessions[:after], reason=reason, end_of=end_of)
+        _hang()
 
-    viewer_services._close = close_and_maybe_die  # type: ignore[assignment]
+    viewer_services._close_many = close_some_then_die  # type: ignore[assignment]
     viewer_tasks.cleanup_viewers()
 
 
