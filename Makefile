@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: venv run test lint fmt typecheck bench lock clean
+.PHONY: venv run run-prod test lint fmt typecheck bench lock clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ venv: $(STAMP)
 run: venv  ## the whole dev stack: embedded Redis, SQLite, IVS emulator, daphne, Celery worker+beat
 	$(BIN)/python -m ivsproject.devtools.run
 
+run-prod: venv  ## the production topology (Procfile: granian, daphne, celery worker + beat) on local PostgreSQL + Redis
+	$(BIN)/python deploy/run_prod.py
+
 test: venv  ## pytest on the embedded default (or DATABASE_URL / REDIS_URL when set)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -31,8 +34,11 @@ fmt: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: venv  ## benchmarks (bench/README.md); writes bench/results/*.json
-	$(BIN)/python -m bench
+bench: venv  ## benchmarks (bench/README.md): table + bench/results/latest.json, ~4 min, 127.0.0.1 only
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; } >/dev/null 2>&1; }; } || true
+	@command -v wrk >/dev/null 2>&1 || echo "bench: wrk not installed; falling back to the Python load generator"
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lock:  ## re-pin requirements*.txt from requirements*.in in throwaway venvs
 	rm -rf /tmp/ivs-lock && $(PYTHON) -m venv /tmp/ivs-lock/rt && $(PYTHON) -m venv /tmp/ivs-lock/dev

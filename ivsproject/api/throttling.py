@@ -1,4 +1,4 @@
-"""Per-client rate limit (django-ratelimit on the shared Redis cache).
+"""Per-client rate limit: RATE_LIMIT_PER_MINUTE requests per fixed 60 s window, counted in Redis.
 
 The limit is per client address, not per API key: the spec's clients embed the key in browsers,
 so a per-key limit would lock out a whole audience at once.
@@ -6,13 +6,24 @@ so a per-key limit would lock out a whole audience at once.
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
 from django.conf import settings
+from django.core.cache import caches
 from django.http import HttpRequest
-from django_ratelimit.core import get_usage
+from django_ratelimit import core as ratelimit_core
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from ivsproject.api.authentication import ApiClient
 from ivsproject.api.exceptions import RateLimitExceeded
+from ivsproject.redis import get_redis, key
+
+PERIOD_SECONDS = 60
+# As django-ratelimit: the counter outlives its window a little, so a late request still sees it.
+_EXPIRY_SECONDS = PERIOD_SECONDS + ratelimit_core.EXPIRATION_FUDGE
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -31,16 +42,132 @@ def client_ip(request: HttpRequest) -> str:
     return forwarded[0] if forwarded else remote
 
 
-def _client_key(group: str, request: HttpRequest) -> str:
-    return client_ip(request)
+def _counter_key(client: str, window: int) -> str:
+    # The client part comes from a header; keep keys short and free of odd bytes whatever it holds.
+    if len(client) > 64 or not client.isascii():
+        client = hashlib.sha256(client.encode("utf-8", "surrogatepass")).hexdigest()
+    return key("ratelimit", window, client)
+
+
+@dataclass(frozen=True)
+class RateTicket:
+    """The count one request owes to its client's window."""
+
+    key: str
+    window: int
+    limit: int
+    ttl: int = _EXPIRY_SECONDS
+
+
+def ticket_for(request: HttpRequest) -> RateTicket | None:
+    """The request's counter (None when limiting is off). Windows and clock are django-ratelimit's
+    (fixed 60 s windows with per-client jitter), so tests can pin its clock."""
+    limit = settings.RATE_LIMIT_PER_MINUTE
+    if limit <= 0:
+        return None
+    client = client_ip(request)
+    window = ratelimit_core._get_window(client, PERIOD_SECONDS)
+    return RateTicket(key=_counter_key(client, window), window=window, limit=limit)
+
+
+def enforce(ticket: RateTicket, count: int) -> None:
+    """429 with Retry-After once the window's count is over the limit."""
+    if count > ticket.limit:
+        time_left = ticket.window - int(ratelimit_core.time.time())
+        raise RateLimitExceeded(headers={"Retry-After": str(max(time_left, 1))})
+
+
+def settle(ticket: RateTicket | None) -> None:
+    """Count the request now (one INCR) and enforce the limit."""
+    if ticket is None:
+        return
+    client = counter_redis()
+    if client is None:  # a non-Redis cache (never in our settings): its generic add + incr
+        cache = caches[settings.RATELIMIT_USE_CACHE]
+        count = 1 if cache.add(ticket.key, 1, ticket.ttl) else int(cache.incr(ticket.key))
+    else:
+        count = int(client.incr(ticket.key))
+        if count == 1:
+            # Only the window's first request sets the expiry (Redis's INCR rate-limiter pattern),
+            # so every other request costs one command. A process dying in between leaves one small
+            # key without expiry; it names a window that never comes back, so it limits no one.
+            client.expire(ticket.key, ticket.ttl)
+    enforce(ticket, count)
+
+
+def _counter_backend() -> Any:
+    """django.core.cache.backends.redis.RedisCacheClient of the rate-limit cache, or None when that
+    cache is not Redis. The counters live where django-ratelimit kept them: the cache named by
+    RATELIMIT_USE_CACHE (our shared Redis). Django keeps one cache object per thread."""
+    backend = getattr(caches[settings.RATELIMIT_USE_CACHE], "_cache", None)
+    return backend if hasattr(backend, "_get_connection_pool") else None
+
+
+def counter_redis() -> Any:
+    """The Redis client of the rate-limit cache, or None when that cache is not Redis."""
+    backend = _counter_backend()
+    if backend is None:
+        return None
+    # Built once per cache object and kept on it (building one costs about as much as a command);
+    # it goes away with the thread's cache object, pool and connections included.
+    client = getattr(backend, "_ivs_counter_client", None)
+    if client is None:
+        client = backend._client(connection_pool=backend._get_connection_pool(True))
+        backend._ivs_counter_client = client
+    return client
+
+
+def counts_with_presence() -> bool:
+    """True when the counters and presence share one Redis server and database (always, with our
+    settings), so a view may count in the same script as its presence write."""
+    client = counter_redis()
+    if client is None:
+        return False
+    backend = _counter_backend()
+    presence_pool = get_redis().connection_pool
+    known = getattr(backend, "_ivs_same_as_presence", None)
+    if known is None or known[0] is not presence_pool:
+        mine, theirs = client.connection_pool.connection_kwargs, presence_pool.connection_kwargs
+        same = all(mine.get(f) == theirs.get(f) for f in ("host", "port", "db", "path"))
+        known = (presence_pool, same)
+        backend._ivs_same_as_presence = known
+    return bool(known[1])
 
 
 class ClientRateThrottle(BaseThrottle):
+    """Same windows and answers as django-ratelimit's `get_usage` (which this replaced).
+
+    Why (bench/, issue 7): django-ratelimit counts through the Django cache — `add` (SET NX), then
+    `incr` (EXISTS + INCR): three round trips per request. Here it is one INCR (plus an EXPIRE once
+    per client and window), and the heartbeat folds even that into its presence script.
+    """
+
     def allow_request(self, request: Request, view: object) -> bool:
-        limit = settings.RATE_LIMIT_PER_MINUTE
-        if limit <= 0:
-            return True
-        usage = get_usage(request._request, group="api", key=_client_key, rate=f"{limit}/m", increment=True)
-        if usage and usage["should_limit"]:
-            raise RateLimitExceeded(headers={"Retry-After": str(max(int(usage["time_left"]), 1))})
+        settle(ticket_for(request._request))
         return True
+
+
+_DEFERRED = "_ivs_rate_ticket"
+
+
+class DeferredClientRateThrottle(ClientRateThrottle):
+    """For a hot view that counts the request inside its own Redis round trip (the heartbeat).
+
+    Only an authenticated POST — whose handler is certain to run next — is deferred: the handler
+    must `take_deferred` the ticket and settle it exactly once, before any answer other than 429
+    (so a limited client still gets 429 whatever else is wrong with its request, as before).
+    Everything else (a refused key, another method) is counted right here like everywhere.
+    """
+
+    def allow_request(self, request: Request, view: object) -> bool:
+        if request.method == "POST" and isinstance(request.user, ApiClient):
+            setattr(request, _DEFERRED, ticket_for(request._request))
+            return True
+        return super().allow_request(request, view)
+
+
+def take_deferred(request: Request) -> RateTicket | None:
+    """The ticket DeferredClientRateThrottle left for the handler (None: nothing owed)."""
+    ticket = getattr(request, _DEFERRED, None)
+    setattr(request, _DEFERRED, None)
+    return ticket

@@ -1,0 +1,642 @@
+"""The rows of `make bench` (issue 7). Each function measures one group and returns Row objects.
+
+Ratios are "speed relative to the baseline" in every row: value ÷ baseline for throughputs,
+baseline ÷ value for times — 1.0 means as fast as the bare DRF view, 0.5 means half as fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import load, servers
+from bench.env import ROOT, BenchEnv
+from bench.load import Stream
+
+CONNECTIONS = 64
+
+
+@dataclass
+class Row:
+    id: str
+    name: str
+    value: float | None
+    unit: str
+    target: str
+    met: bool | None
+    baseline: float | None = None
+    ratio: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "baseline": self.baseline,
+            "ratio": self.ratio,
+            "target": self.target,
+            "met": self.met,
+            "detail": self.detail,
+        }
+
+
+def _ratio(value: float | None, baseline: float | None, *, lower_is_better: bool = False) -> float | None:
+    if not value or not baseline:
+        return None
+    return round(baseline / value if lower_is_better else value / baseline, 2)
+
+
+@dataclass
+class Context:
+    env: BenchEnv
+    seconds: float
+    master_arn: str = ""
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def hb_stream(self, path: str = "/api/viewer/heartbeat") -> Stream:
+        return Stream(
+            "POST", path, self.env.api_key, user_prefix="hb-", viewers=HEARTBEAT_VIEWERS, stage_arn=self.master_arn
+        )
+
+    def token_stream(self, path: str = "/api/token/viewer") -> Stream:
+        return Stream("POST", path, self.env.api_key, user_prefix=f"tok-{uuid.uuid4().hex[:6]}-")
+
+    def measure(self, base_url: str, stream: Stream, connections: int = CONNECTIONS) -> load.LoadResult:
+        with servers.ForeignLoad() as foreign:
+            result = load.run(base_url, stream, connections=connections, seconds=self.seconds)
+        out = result.as_dict()
+        out["foreign_cpu_cores"] = foreign.cores
+        self.results.setdefault("load_runs", []).append({"path": stream.path, **out})
+        return result
+
+
+HEARTBEAT_VIEWERS = 10_000
+# Token rows: every request is a new viewer; seats must never run out during the run.
+TOKEN_ENV = {"STAGE_MAX_PARTICIPANTS": "10000000", "SCALE_UP_THRESHOLD": "9999999"}
+
+
+# --- 1, 2, 7a: HTTP throughput on the production web command ---------------------------------------
+
+
+def http_rows(ctx: Context, *, compare_gunicorn: bool, peer: bool) -> list[Row]:
+    from bench import seed
+
+    seed.presence_clear()
+    master = seed.stages_ensure(1)[0]
+    ctx.master_arn = master.arn
+    seed.viewers_write(master, [f"hb-{i}" for i in range(HEARTBEAT_VIEWERS)], at=time.time(), with_sessions=False)
+    rows: list[Row] = []
+    web = servers.web_command()
+    with servers.running(ctx.env, "web", web, extra_env=TOKEN_ENV) as server:
+        rest = server.rss_mb()
+        base_hb = ctx.measure(server.url, ctx.hb_stream("/api/bench/baseline/heartbeat"))
+        with servers.RssSampler(server) as sampler:
+            hb = ctx.measure(server.url, ctx.hb_stream())
+        base_tok = ctx.measure(server.url, ctx.token_stream("/api/bench/baseline/token"))
+        tok = ctx.measure(server.url, ctx.token_stream())
+        loaded = list(sampler.peak.values())
+    ctx.results["web"] = {"command": web, "rss_at_rest": rest, "rss_under_load": loaded}
+    ratio = _ratio(hb.rps, base_hb.rps)
+    rows.append(
+        Row(
+            "1a",
+            "heartbeat req/s (64 conn, auth + rate limit + presence)",
+            round(hb.rps),
+            "req/s",
+            "≥0.6× baseline, ≥3,400/s",
+            bool(ratio and ratio >= 0.6 and hb.rps >= 3400 and not hb.errors),
+            baseline=round(base_hb.rps),
+            ratio=ratio,
+            detail={"heartbeat": hb.as_dict(), "baseline": base_hb.as_dict()},
+        )
+    )
+    rows.append(
+        Row(
+            "1b",
+            "heartbeat latency p50 / p99",
+            round(hb.p99_ms, 1),
+            "ms p99",
+            "p99 < 50 ms",
+            hb.p99_ms < 50,
+            baseline=round(base_hb.p99_ms, 1),
+            ratio=_ratio(hb.p99_ms, base_hb.p99_ms, lower_is_better=True),
+            detail={
+                "p50_ms": round(hb.p50_ms, 2),
+                "p99_ms": round(hb.p99_ms, 2),
+                "baseline_p50_ms": round(base_hb.p50_ms, 2),
+            },
+        )
+    )
+    if peer:
+        rows.append(_peer_row(ctx, hb))
+    tratio = _ratio(tok.rps, base_tok.rps)
+    rows.append(
+        Row(
+            "2a",
+            "viewer tokens, self-signed (new viewer each)",
+            round(tok.rps),
+            "tokens/s",
+            "≥0.4× baseline, ≥500/s",
+            bool(tratio and tratio >= 0.4 and tok.rps >= 500 and not tok.errors),
+            baseline=round(base_tok.rps),
+            ratio=tratio,
+            detail={"tokens": tok.as_dict(), "baseline": base_tok.as_dict(), "p99_ms": round(tok.p99_ms, 1)},
+        )
+    )
+    with servers.running(ctx.env, "web-api-tokens", web, extra_env={**TOKEN_ENV, "IVS_TOKEN_SIGNING": "api"}) as server:
+        api = ctx.measure(server.url, ctx.token_stream(), connections=16)
+    rows.append(
+        Row(
+            "2b",
+            "viewer tokens, api mode (emulator, 50 TPS budget)",
+            round(api.rps),
+            "tokens/s",
+            "≤ 50/s (AWS quota, by design)",
+            api.rps <= 55,
+            baseline=round(base_tok.rps),
+            ratio=_ratio(api.rps, base_tok.rps),
+            detail={"tokens": api.as_dict(), "p99_ms": round(api.p99_ms, 1), "connections": 16},
+        )
+    )
+    rows.append(_rss_row("7a", "web RSS per worker at rest", rest))
+    rows.append(_rss_row("7b", "web RSS per worker under load (peak)", loaded))
+    if compare_gunicorn:
+        rows.append(_gunicorn_row(ctx, hb, base_hb))
+    return rows
+
+
+def _rss_row(row_id: str, name: str, procs: list[dict]) -> Row:
+    workers = [p["rss_mb"] for p in procs if p["role"] == "worker"] or [p["rss_mb"] for p in procs]
+    peak = max(workers) if workers else None
+    return Row(row_id, name, peak, "MB", "< 150 MB", peak is not None and peak < 150, detail={"processes": procs})
+
+
+def _gunicorn_row(ctx: Context, granian_hb: load.LoadResult, granian_base: load.LoadResult) -> Row:
+    """The WSGI server choice, measured as interleaved pairs (gunicorn, then granian with the same
+    worker count) so that a burst of load from elsewhere cannot decide it alone."""
+    import os
+
+    workers = os.environ.get("WEB_CONCURRENCY") or str(os.cpu_count() or 2)
+    pairs = []
+    gunicorn_base = None
+    for n in range(2):
+        with servers.running(ctx.env, "gunicorn", servers.GUNICORN, extra_env={"WEB_CONCURRENCY": workers}) as server:
+            if n == 0:
+                gunicorn_base = ctx.measure(server.url, ctx.hb_stream("/api/bench/baseline/heartbeat"))
+            gunicorn = ctx.measure(server.url, ctx.hb_stream())
+        with servers.running(ctx.env, "web", servers.web_command(), extra_env={"WEB_CONCURRENCY": workers}) as server:
+            granian = ctx.measure(server.url, ctx.hb_stream())
+        pairs.append({"gunicorn": gunicorn.as_dict(), "granian": granian.as_dict()})
+    gunicorn_rps = statistics.median(p["gunicorn"]["rps"] for p in pairs)
+    granian_rps = statistics.median([granian_hb.rps, *(p["granian"]["rps"] for p in pairs)])
+    return Row(
+        "1d",
+        "server choice: heartbeat on gunicorn gthread (vs granian, interleaved)",
+        round(gunicorn_rps),
+        "req/s",
+        "informational: the faster one serves `web`",
+        None,
+        baseline=round(granian_rps),
+        ratio=_ratio(gunicorn_rps, granian_rps),
+        detail={
+            "pairs": pairs,
+            "granian_faster_in_pairs": sum(p["granian"]["rps"] > p["gunicorn"]["rps"] for p in pairs),
+            "gunicorn_baseline": gunicorn_base.as_dict() if gunicorn_base else None,
+            "granian_baseline_rps": round(granian_base.rps),
+            "command": servers.GUNICORN,
+        },
+    )
+
+
+def _peer_row(ctx: Context, ours: load.LoadResult) -> Row:
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if not (npm and node):
+        return Row(
+            "1c",
+            "heartbeat vs Node/Express + ioredis peer",
+            None,
+            "req/s",
+            "≥0.5× peer",
+            None,
+            detail={"pending": "node/npm not installed"},
+        )
+    install = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--loglevel", "error"],
+        cwd=servers.PEER_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if install.returncode != 0:
+        return Row(
+            "1c",
+            "heartbeat vs Node/Express + ioredis peer",
+            None,
+            "req/s",
+            "≥0.5× peer",
+            None,
+            detail={"pending": f"npm ci failed: {install.stderr[-500:]}"},
+        )
+    command = f"exec {node} server.js"
+    with servers.running(ctx.env, "peer", command, cwd=servers.PEER_DIR, extra_env={"PEER_WORKERS": "2"}) as server:
+        peer = ctx.measure(server.url, ctx.hb_stream())
+    ratio = _ratio(ours.rps, peer.rps)
+    return Row(
+        "1c",
+        "heartbeat vs Node/Express + ioredis peer (2-process cluster)",
+        round(ours.rps),
+        "req/s",
+        "≥0.5× peer (aim 1.0×)",
+        bool(ratio and ratio >= 0.5),
+        baseline=round(peer.rps),
+        ratio=ratio,
+        detail={"peer": peer.as_dict(), "peer_p99_ms": round(peer.p99_ms, 2)},
+    )
+
+
+# --- 3: seats under concurrency -----------------------------------------------------------------
+
+
+SEAT_REQUESTS = 1000
+SEAT_STAGES = 4
+
+
+def correctness_row(ctx: Context) -> Row:
+    from django.conf import settings
+
+    from bench import seed
+    from stages.selectors import live_stages
+    from viewers import presence
+    from viewers.models import ViewerSession
+
+    seed.presence_clear()
+    stages = seed.stages_ensure(SEAT_STAGES)[:SEAT_STAGES]
+    # Only these stages take viewers in this row (stages made by other rows are set aside).
+    capacity = settings.STAGE_MAX_PARTICIPANTS
+    extra = {"STAGE_MAX_PARTICIPANTS": str(capacity)}
+    web = servers.web_command()
+    two = {"WEB_CONCURRENCY": "1", **extra}
+    with (
+        servers.running(ctx.env, "web-a", web, extra_env=two) as a,
+        servers.running(ctx.env, "web-b", web, extra_env=two) as b,
+    ):
+        started = time.perf_counter()
+        responses = asyncio.run(_concurrent_tokens([a.port, b.port], ctx.env.api_key, SEAT_REQUESTS))
+        elapsed = time.perf_counter() - started
+    granted: dict[str, str] = {}
+    statuses: Counter[int] = Counter()
+    reported_counts: dict[str, list[int]] = {}
+    for user, status, body in responses:
+        statuses[status] += 1
+        if status == 200:
+            data = body["data"]
+            granted[user] = data["stageArn"]
+            reported_counts.setdefault(data["stageArn"], []).append(data["currentViewers"])
+    live = {s.arn: s for s in live_stages()}
+    by_stage_responses = Counter(granted.values())
+    presence_counts = {arn: presence.counts([s.stage_id])[s.stage_id] for arn, s in live.items()}
+    open_sessions = Counter(ViewerSession.objects.filter(left_at__isnull=True).values_list("stage__arn", flat=True))
+    seated = {}
+    for arn, stage in live.items():
+        for entry in presence.page(stage_id=stage.stage_id, offset=0, limit=100_000):
+            seated[entry.user_id] = arn
+    over = sum(max(0, n - capacity) for n in presence_counts.values()) + sum(
+        1 for counts in reported_counts.values() for c in counts if c > capacity
+    )
+    lost = sum(1 for user, arn in granted.items() if seated.get(user) != arn)
+    phantom = sum(1 for user in seated if user not in granted)
+    mismatched = sum(1 for arn in live if not (by_stage_responses[arn] == presence_counts[arn] == open_sessions[arn]))
+    seats = capacity * len(stages)
+    expected_granted = min(SEAT_REQUESTS, seats)
+    unexpected = sum(n for s, n in statuses.items() if s not in (200, 503))
+    problems = over + lost + phantom + mismatched + unexpected + abs(len(granted) - expected_granted)
+    return Row(
+        "3",
+        f"{SEAT_REQUESTS} concurrent viewer tokens, 2 processes: over-allocated + lost seats",
+        over + lost,
+        "seats",
+        "0, counts reconcile exactly",
+        problems == 0,
+        detail={
+            "requests": SEAT_REQUESTS,
+            "stages": len(stages),
+            "capacity_per_stage": capacity,
+            "seats": seats,
+            "statuses": dict(statuses),
+            "granted": len(granted),
+            "expected_granted": expected_granted,
+            "over_allocated": over,
+            "lost_seats": lost,
+            "phantom_seats": phantom,
+            "stages_not_reconciled": mismatched,
+            "per_stage": {
+                arn.rsplit("/", 1)[-1]: {
+                    "responses": by_stage_responses[arn],
+                    "presence": presence_counts[arn],
+                    "open_sessions": open_sessions[arn],
+                }
+                for arn in live
+            },
+            "seconds": round(elapsed, 2),
+        },
+    )
+
+
+async def _concurrent_tokens(ports: list[int], api_key: str, count: int) -> list[tuple[str, int, dict]]:
+    """`count` connections opened first, then every request sent at once (one per connection)."""
+    conns = []
+    for start in range(0, count, 200):
+        batch = [
+            asyncio.open_connection("127.0.0.1", ports[i % len(ports)]) for i in range(start, min(count, start + 200))
+        ]
+        conns += await asyncio.gather(*batch)
+    gate = asyncio.Event()
+
+    async def one(i: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[str, int, dict]:
+        user = f"seat-{i}"
+        body = json.dumps({"userId": user}).encode()
+        request = (
+            f"POST /api/token/viewer HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {api_key}\r\n"
+            f"X-Forwarded-For: {load.client_ip(50_000 + i)}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode() + body
+        await gate.wait()
+        writer.write(request)
+        try:
+            status, payload = await asyncio.wait_for(load.read_response(reader), 60)
+        finally:
+            writer.close()
+        return user, status, json.loads(payload or b"{}")
+
+    tasks = [asyncio.ensure_future(one(i, r, w)) for i, (r, w) in enumerate(conns)]
+    await asyncio.sleep(0.2)
+    gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    return [r if isinstance(r, tuple) else (f"seat-{i}", 0, {"error": repr(r)}) for i, r in enumerate(results)]
+
+
+# --- 4: WebSocket fan-out -----------------------------------------------------------------------
+
+SUBSCRIBE_BATCH = 50
+
+
+def fanout_rows(ctx: Context, sizes: tuple[int, ...] = (500, 2000), ticks: int = 3) -> list[Row]:
+    try:
+        from stats.broadcast import stats_broadcast
+        from stats.consumers import StatsConsumer  # noqa: F401  (the /ws consumer must exist)
+    except ImportError as exc:
+        return [
+            Row(
+                f"4{'ab'[i]}",
+                f"WebSocket fan-out, {n} subscribers",
+                None,
+                "ms",
+                "≤ 1,000 ms",
+                None,
+                detail={"pending": f"stats consumer not importable: {exc}"},
+            )
+            for i, n in enumerate(sizes)
+        ]
+    ws = servers.procfile_command("ws")
+    rows = []
+    # One daphne process (the Procfile's `ws`), then the same 2,000 over two (the scale-out).
+    for count, plan in ((1, [(size, f"4{'ab'[i]}") for i, size in enumerate(sizes)]), (2, [(sizes[-1], "4c")])):
+        started = [servers.start(ctx.env, f"ws{n}", ws) for n in range(count)]
+        try:
+            rows += asyncio.run(_fanout(started, plan, ticks, stats_broadcast))
+        except Exception as exc:
+            logs = "\n".join(s.log_tail() for s in started)
+            raise RuntimeError(f"{exc}\n--- daphne log ---\n{logs}") from exc
+        finally:
+            ctx.results.setdefault("ws", {"command": ws})[f"rss_{count}_process"] = [
+                r for s in started for r in s.rss_mb()
+            ]
+            for server in started:
+                server.stop()
+    return rows
+
+
+async def _fanout(wss: list[servers.Server], plan: list[tuple[int, str]], ticks: int, broadcast) -> list[Row]:  # type: ignore[no-untyped-def]
+    from bench.wsclient import WsSubscriber
+
+    loop = asyncio.get_running_loop()
+    subscribers: list[WsSubscriber] = []
+    listeners: list[asyncio.Task] = []
+    rows = []
+    try:
+        for size, row_id in plan:
+            fresh = [WsSubscriber() for _ in range(size - len(subscribers))]
+            # 50 handshakes + subscribes at a time: the channel layer's Redis pool (redis.asyncio,
+            # max 100 connections, raising instead of waiting) fails a burst of >100 concurrent
+            # group_adds in one daphne process — a finding reported in README "Performance".
+            for start in range(0, len(fresh), SUBSCRIBE_BATCH):
+                batch = fresh[start : start + SUBSCRIBE_BATCH]
+                ports = [wss[(start + i) % len(wss)].port for i in range(len(batch))]
+                await asyncio.gather(*(s.connect("127.0.0.1", p) for s, p in zip(batch, ports, strict=True)))
+                await asyncio.gather(*(s.send_json({"action": "subscribe", "channel": "stats"}) for s in batch))
+                snapshots = await asyncio.wait_for(asyncio.gather(*(s.read_json() for s in batch)), 60)
+                bad = [m for m in snapshots if not m or m.get("type") != "stats_update"]
+                if bad:
+                    raise RuntimeError(f"{len(bad)} subscribes did not answer with a snapshot: {bad[:3]}")
+            subscribers += fresh
+            listeners += [asyncio.ensure_future(s.listen()) for s in fresh]
+            seen = [len(s.updates) for s in subscribers]
+            timings: list[float] = []
+            calls: list[float] = []
+            missing = 0
+            for _ in range(ticks):
+                started = time.perf_counter()
+                await loop.run_in_executor(None, lambda: broadcast(reason="bench"))
+                calls.append((time.perf_counter() - started) * 1000)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and any(
+                    len(s.updates) <= n for s, n in zip(subscribers, seen, strict=True)
+                ):
+                    await asyncio.sleep(0.005)
+                arrivals = [s.updates[n][0] for s, n in zip(subscribers, seen, strict=True) if len(s.updates) > n]
+                missing += len(subscribers) - len(arrivals)
+                timings.append(((max(arrivals) - started) * 1000) if arrivals else float("inf"))
+                seen = [len(s.updates) for s in subscribers]
+                await asyncio.sleep(0.5)
+            worst = max(timings)
+            where = "one daphne process" if len(wss) == 1 else f"{len(wss)} daphne processes"
+            rows.append(
+                Row(
+                    row_id,
+                    f"WebSocket fan-out, {size:,} subscribers on {where}: tick → last delivery",
+                    round(worst, 1),
+                    "ms",
+                    "≤ 1,000 ms (2,000 subscribers)",
+                    worst <= 1000 and missing == 0,
+                    detail={
+                        "ticks_ms": [round(t, 1) for t in timings],
+                        "median_ms": round(statistics.median(timings), 1),
+                        "missed_deliveries": missing,
+                        # stats_broadcast() itself: payload from DB + Redis, history sample, group_send
+                        "broadcast_call_ms": [round(c, 1) for c in calls],
+                        "daphne_processes": len(wss),
+                    },
+                )
+            )
+    finally:
+        for task in listeners:
+            task.cancel()
+        for s in subscribers:
+            s.close()
+    return rows
+
+
+# --- 5, 6, 7c: 100,000 simulated viewers ----------------------------------------------------------------
+
+VIEWERS = 100_000
+STAGES = 20
+EXPIRED_SHARE = 0.10
+
+
+def scale_rows(ctx: Context) -> list[Row]:
+    from django.conf import settings
+    from django.core.wsgi import get_wsgi_application
+
+    from bench import seed
+    from ivsproject.redis import get_redis
+    from viewers.services import viewers_cleanup
+
+    app = get_wsgi_application()
+    seed.presence_clear()
+    stages = seed.stages_ensure(STAGES)
+    paths = {"stats": "/api/stats", "list": "/api/stage/list", "baseline": "/api/bench/baseline/stats"}
+    empty = {name: _server_time(app, ctx.env.api_key, path) for name, path in paths.items()}
+    redis = get_redis()
+    before = int(redis.info("memory")["used_memory"])
+    now = time.time()
+    stale = now - settings.HEARTBEAT_TIMEOUT_SECONDS - 30
+    per_stage = VIEWERS // len(stages)
+    expired_per_stage = int(per_stage * EXPIRED_SHARE)
+    seed_started = time.perf_counter()
+    for n, stage in enumerate(stages):
+        users = [f"v{n:02d}-{i:06d}" for i in range(per_stage)]
+        seed.viewers_write(stage, users[:expired_per_stage], at=stale, with_sessions=True)
+        # The live ones last had their heartbeat flushed one cleanup interval ago.
+        seed.viewers_write(
+            stage,
+            users[expired_per_stage:],
+            at=now,
+            with_sessions=True,
+            flushed_lag=settings.CLEANUP_INTERVAL_SECONDS,
+        )
+    seed_seconds = time.perf_counter() - seed_started
+    after = int(redis.info("memory")["used_memory"])
+    usage = seed.presence_memory()
+    full = {name: _server_time(app, ctx.env.api_key, path) for name, path in paths.items()}
+    rows = []
+    for row_id, name, label in (("5a", "stats", "GET /api/stats"), ("5b", "list", "GET /api/stage/list")):
+        t = full[name]
+        rows.append(
+            Row(
+                row_id,
+                f"{label} at {VIEWERS:,} viewers / {len(stages)} stages: server time",
+                t["median_ms"],
+                "ms",
+                "< 5 ms, independent of viewers",
+                t["p99_ms"] < 5,
+                baseline=full["baseline"]["median_ms"],
+                ratio=_ratio(t["median_ms"], full["baseline"]["median_ms"], lower_is_better=True),
+                detail={"at_100k": t, "at_0_viewers": empty[name], "baseline": full["baseline"]},
+            )
+        )
+    started = time.perf_counter()
+    report = viewers_cleanup()
+    cleanup_seconds = time.perf_counter() - started
+    expected_expired = expired_per_stage * len(stages)
+    rows.append(
+        Row(
+            "6",
+            f"cleanup tick over {VIEWERS:,} viewers, {EXPIRED_SHARE:.0%} expired",
+            round(cleanup_seconds, 2),
+            "s",
+            "< 2 s",
+            cleanup_seconds < 2 and report.expired == expected_expired,
+            detail={
+                "report": vars(report),
+                "expected_expired": expected_expired,
+                "seed_seconds": round(seed_seconds, 1),
+            },
+        )
+    )
+    per_viewer = (after - before) / VIEWERS
+    rows.append(
+        Row(
+            "7c",
+            "Redis bytes per tracked viewer (INFO used_memory delta)",
+            round(per_viewer),
+            "B",
+            "< 300 B",
+            per_viewer < 300,
+            detail={
+                "used_memory_delta": after - before,
+                "memory_usage_keys": usage,
+                "memory_usage_per_viewer": round(usage["bytes"] / VIEWERS, 1),
+            },
+        )
+    )
+    return rows
+
+
+def _server_time(app, api_key: str, path: str, count: int = 300) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """In-process time of the whole Django stack (middleware, view, rendering), no network."""
+    for i in range(30):
+        _wsgi_get(app, api_key, path, i)
+    times = []
+    for i in range(count):
+        started = time.perf_counter()
+        status = _wsgi_get(app, api_key, path, 100_000 + i)
+        times.append((time.perf_counter() - started) * 1000)
+        if not status.startswith("200"):
+            raise RuntimeError(f"{path} answered {status}")
+    times.sort()
+    return {
+        "median_ms": round(statistics.median(times), 3),
+        "p99_ms": round(times[int(len(times) * 0.99) - 1], 3),
+        "requests": count,
+    }
+
+
+def _wsgi_get(app, api_key: str, path: str, i: int) -> str:  # type: ignore[no-untyped-def]
+    out: dict[str, str] = {}
+
+    def start_response(status: str, headers: list, exc_info: object = None) -> None:
+        out["status"] = status
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "127.0.0.1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_X_API_KEY": api_key,
+        "HTTP_X_FORWARDED_FOR": load.client_ip(200_000 + i),
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+    }
+    b"".join(app(environ, start_response))
+    return out["status"]
+
+
+__all__ = ["ROOT", "Context", "Row", "correctness_row", "fanout_rows", "http_rows", "scale_rows"]

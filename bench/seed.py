@@ -1,0 +1,77 @@
+"""Simulated viewers written straight into Redis presence (and, where a row needs them, the
+matching ViewerSession rows), in pipelines — the same shapes `viewers.presence` writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ivsproject.redis import get_redis
+from stages.models import Stage
+from viewers import presence
+from viewers.models import ViewerSession
+
+BATCH = 5000
+
+
+def stages_ensure(count: int) -> list[Stage]:
+    """The master stage plus manual stages up to `count` live stages (through the real service)."""
+    from stages.selectors import live_stages
+    from stages.services import stage_create, stage_ensure_master
+
+    stage_ensure_master()
+    existing = list(live_stages())
+    for n in range(len(existing), count):
+        stage_create(name=f"bench-stage-{n}")
+    return sorted(live_stages(), key=lambda s: (not s.is_master, s.created_at, s.id))
+
+
+def presence_clear() -> None:
+    client = get_redis()
+    prefix = presence._prefix()
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=5000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
+    ViewerSession.objects.all().delete()
+
+
+def viewers_write(
+    stage: Stage, user_ids: list[str], *, at: float, with_sessions: bool, flushed_lag: float = 0.0
+) -> None:
+    """Track `user_ids` on `stage` with last heartbeat `at`; optionally with open sessions whose
+    stored last heartbeat is `flushed_lag` seconds older (what the previous cleanup tick wrote)."""
+    session_ids: dict[str, int] = {}
+    when = datetime.fromtimestamp(at - flushed_lag, tz=UTC)
+    if with_sessions:
+        for start in range(0, len(user_ids), BATCH):
+            rows = ViewerSession.objects.bulk_create(
+                [
+                    ViewerSession(
+                        user_id=u, stage=stage, participant_id=f"p{u[-11:]}", joined_at=when, last_heartbeat=when
+                    )
+                    for u in user_ids[start : start + BATCH]
+                ]
+            )
+            session_ids.update({row.user_id: row.pk for row in rows})
+    prefix = presence._prefix()
+    client = get_redis()
+    for start in range(0, len(user_ids), BATCH):
+        chunk = user_ids[start : start + BATCH]
+        pipe = client.pipeline(transaction=False)
+        pipe.zadd(f"{prefix}:pres:{stage.stage_id}", dict.fromkeys(chunk, at))
+        pipe.hset(
+            f"{prefix}:meta:{stage.stage_id}",
+            mapping={u: f"p{u[-11:]}|{at:.3f}|{session_ids.get(u, '')}" for u in chunk},
+        )
+        pipe.hset(f"{prefix}:seats", mapping=dict.fromkeys(chunk, stage.stage_id))
+        pipe.execute()
+
+
+def presence_memory() -> dict[str, int]:
+    """Bytes held by presence keys (MEMORY USAGE, every element sampled)."""
+    client = get_redis()
+    total = 0
+    keys = 0
+    for name in client.scan_iter(match=f"{presence._prefix()}:*", count=5000):
+        total += int(client.memory_usage(name, samples=0) or 0)
+        keys += 1
+    return {"bytes": total, "keys": keys}
