@@ -238,6 +238,20 @@ def tracked(pairs: list[tuple[str, str]]) -> list[bool]:
     return [score is not None for score in pipe.execute()]
 
 
+def scores(*, stage_id: str, offset: int, limit: int) -> list[tuple[str, float]]:
+    """(userId, last heartbeat) oldest first, without metadata: one cheap round trip."""
+    rows = get_redis().zrange(f"{_prefix()}:pres:{stage_id}", offset, offset + limit - 1, withscores=True)
+    return [(user, float(score)) for user, score in rows]
+
+
+def session_ids(*, stage_id: str, user_ids: list[str]) -> list[int | None]:
+    """The ViewerSession id recorded for each viewer (None when unknown), one round trip."""
+    if not user_ids:
+        return []
+    metas = get_redis().hmget(f"{_prefix()}:meta:{stage_id}", user_ids)
+    return [_entry(user, 0.0, meta).session_id for user, meta in zip(user_ids, metas, strict=True)]
+
+
 def page(*, stage_id: str, offset: int, limit: int) -> list[PresenceEntry]:
     """Viewers oldest heartbeat first, with their metadata, in two round trips."""
     client = get_redis()

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from ivsproject.api.exceptions import NotFound, StageFull
@@ -245,17 +246,37 @@ def viewers_cleanup(*, now: float | None = None) -> CleanupReport:
 
 
 def _close_many(sessions: list[ViewerSession], *, reason: str, end_of: dict[int, datetime]) -> int:
-    """Close many sessions in a few statements (bulk_update on the still-open rows only, so a
-    session closed meanwhile is never rewritten: nothing is counted twice)."""
+    """Close many sessions in a few statements, touching still-open rows only (a session closed
+    meanwhile is never rewritten: nothing is counted twice). Returns how many were closed."""
+    rows = []
     for session in sessions:
         end = max(end_of[session.pk], session.joined_at)
         session.left_at = session.last_heartbeat = end
         session.leave_reason = reason
         session.watched_seconds = (end - session.joined_at).total_seconds()
-    ViewerSession.objects.filter(left_at__isnull=True).bulk_update(
-        sessions, ["left_at", "last_heartbeat", "leave_reason", "watched_seconds"], batch_size=_BATCH
-    )
-    return len(sessions)
+        rows.append((session.pk, end, session.watched_seconds))
+    if connection.vendor != "postgresql":
+        return ViewerSession.objects.filter(left_at__isnull=True).bulk_update(
+            sessions, ["left_at", "last_heartbeat", "leave_reason", "watched_seconds"], batch_size=_BATCH
+        )
+    # PostgreSQL: one UPDATE ... FROM (VALUES ...) per batch. Django's bulk_update builds a CASE
+    # per column that PostgreSQL evaluates row by row: ~10x slower at 10,000 timed-out viewers
+    # (bench row 6: 5.2 s against 0.5 s).
+    table = ViewerSession._meta.db_table
+    closed = 0
+    with connection.cursor() as cursor:
+        for i in range(0, len(rows), _BATCH):
+            batch = rows[i : i + _BATCH]
+            values = ", ".join(["(%s, %s::timestamptz, %s::double precision)"] * len(batch))
+            cursor.execute(
+                f"UPDATE {table} AS s SET left_at = v.end_at, last_heartbeat = v.end_at, "  # noqa: S608
+                f"leave_reason = %s, watched_seconds = v.watched "
+                f"FROM (VALUES {values}) AS v(id, end_at, watched) "
+                f"WHERE s.id = v.id AND s.left_at IS NULL",
+                [reason, *(value for row in batch for value in row)],
+            )
+            closed += cursor.rowcount
+    return closed
 
 
 _BATCH = 1000
@@ -281,27 +302,36 @@ def _close_timed_out(stage: Stage, entries: list[presence.PresenceEntry]) -> int
 _FLUSH_BUCKET_SECONDS = 10
 
 
+# Each viewer's time is flushed on one cleanup tick in this many (by a hash of the user id), so a
+# tick reads metadata for and writes a tenth of the audience: ≤ 5 minutes of lag at the default
+# 30 s interval. The flushed time is only read when Redis lost a viewer's presence (orphans).
+_FLUSH_EVERY_TICKS = 10
+
+
 def _flush_heartbeats(stages: list[Stage]) -> int:
     """Copy live viewers' last-heartbeat times into their open sessions, in batches (never
     moving a stored time backwards). Used only if Redis loses its data (orphan cleanup)."""
+    tick = int(get_redis().incr(key("cleanup", "flush-tick"))) % _FLUSH_EVERY_TICKS
     flushed = 0
     for stage in stages:
         offset = 0
         while True:
-            entries = presence.page(stage_id=stage.stage_id, offset=offset, limit=_BATCH)
-            if not entries:
+            rows = presence.scores(stage_id=stage.stage_id, offset=offset, limit=_BATCH * 5)
+            if not rows:
                 break
-            offset += len(entries)
+            offset += len(rows)
+            due = [(user, at) for user, at in rows if zlib.crc32(user.encode()) % _FLUSH_EVERY_TICKS == tick]
+            ids = presence.session_ids(stage_id=stage.stage_id, user_ids=[user for user, _ in due])
             buckets: dict[int, list[int]] = {}
-            for entry in entries:
-                if entry.session_id:
-                    bucket = int(entry.last_heartbeat // _FLUSH_BUCKET_SECONDS) * _FLUSH_BUCKET_SECONDS
-                    buckets.setdefault(bucket, []).append(entry.session_id)
-            for bucket, ids in buckets.items():
-                at = _dt(bucket)
-                flushed += ViewerSession.objects.filter(pk__in=ids, left_at__isnull=True, last_heartbeat__lt=at).update(
-                    last_heartbeat=at
-                )
+            for (_user, at), session_id in zip(due, ids, strict=True):
+                if session_id:
+                    bucket = int(at // _FLUSH_BUCKET_SECONDS) * _FLUSH_BUCKET_SECONDS
+                    buckets.setdefault(bucket, []).append(session_id)
+            for bucket, session_ids in buckets.items():
+                when = _dt(bucket)
+                flushed += ViewerSession.objects.filter(
+                    pk__in=session_ids, left_at__isnull=True, last_heartbeat__lt=when
+                ).update(last_heartbeat=when)
     return flushed
 
 

@@ -174,3 +174,16 @@ def test_orphan_sessions_without_presence_are_closed(api, master_stage, clock, s
     report = cleanup_viewers()
     assert report["orphans_closed"] == 1
     assert ViewerSession.objects.get(user_id="v1").left_at is not None
+
+
+def test_cleanup_flushes_live_heartbeats_to_sessions_within_ten_ticks(api, master_stage, clock):
+    _join(api, "v1")
+    joined = ViewerSession.objects.get(user_id="v1").last_heartbeat
+    clock.advance(45)
+    api.post("/api/viewer/heartbeat", {"userId": "v1", "stageArn": master_stage.arn})
+    flushed = sum(cleanup_viewers()["heartbeats_flushed"] for _ in range(10))
+    assert flushed == 1  # once in ten ticks, not every tick
+    session = ViewerSession.objects.get(user_id="v1")
+    assert session.left_at is None
+    # stored in 10 s buckets: a lower bound of the real heartbeat, never more than 10 s behind
+    assert 35 <= (session.last_heartbeat - joined).total_seconds() <= 45
