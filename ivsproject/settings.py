@@ -223,7 +223,16 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # channels-redis blocks in BZPOPMIN for 5 s per receive; redis-py 8 defaults reads to a 5 s
             # socket timeout, which kills every idle consumer with 1011. Reads must outlast the pop.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": REDIS_SOCKET_TIMEOUT}],
+            # max_connections: the redis.asyncio pool raises (not waits) past its default of 100,
+            # which dropped the 101st dashboard subscribing at once (bench row 4).
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": 15,
+                    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+                    "max_connections": 1000,
+                }
+            ],
             "prefix": f"{REDIS_KEY_PREFIX}:asgi",
         },
     }
