@@ -137,7 +137,7 @@ class ViewerHeartbeatApi(APIView):
         # stage. Anything else (untracked viewer, re-registration, a moved seat) takes the full
         # service path, which is what every heartbeat did before.
         at = presence.now()
-        if ticket is None or not throttling.counts_with_presence():
+        if ticket is None:
             throttling.settle(ticket)
             tracked = presence.heartbeat(stage_id=stage_id, user_id=user_id, at=at)
         else:

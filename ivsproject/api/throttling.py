@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
 from django.http import HttpRequest
 from django_ratelimit import core as ratelimit_core
 from rest_framework.request import Request
@@ -78,60 +76,17 @@ def enforce(ticket: RateTicket, count: int) -> None:
 
 
 def settle(ticket: RateTicket | None) -> None:
-    """Count the request now (one INCR) and enforce the limit."""
+    """Count the request now (one INCR on the shared Redis) and enforce the limit."""
     if ticket is None:
         return
-    client = counter_redis()
-    if client is None:  # a non-Redis cache (never in our settings): its generic add + incr
-        cache = caches[settings.RATELIMIT_USE_CACHE]
-        count = 1 if cache.add(ticket.key, 1, ticket.ttl) else int(cache.incr(ticket.key))
-    else:
-        count = int(client.incr(ticket.key))
-        if count == 1:
-            # Only the window's first request sets the expiry (Redis's INCR rate-limiter pattern),
-            # so every other request costs one command. A process dying in between leaves one small
-            # key without expiry; it names a window that never comes back, so it limits no one.
-            client.expire(ticket.key, ticket.ttl)
+    client = get_redis()
+    count = int(client.incr(ticket.key))
+    if count == 1:
+        # Only the window's first request sets the expiry (Redis's INCR rate-limiter pattern), so
+        # every other request costs one command. A process dying in between leaves one small key
+        # without expiry; it names a window that never comes back, so it limits no one.
+        client.expire(ticket.key, ticket.ttl)
     enforce(ticket, count)
-
-
-def _counter_backend() -> Any:
-    """django.core.cache.backends.redis.RedisCacheClient of the rate-limit cache, or None when that
-    cache is not Redis. The counters live where django-ratelimit kept them: the cache named by
-    RATELIMIT_USE_CACHE (our shared Redis). Django keeps one cache object per thread."""
-    backend = getattr(caches[settings.RATELIMIT_USE_CACHE], "_cache", None)
-    return backend if hasattr(backend, "_get_connection_pool") else None
-
-
-def counter_redis() -> Any:
-    """The Redis client of the rate-limit cache, or None when that cache is not Redis."""
-    backend = _counter_backend()
-    if backend is None:
-        return None
-    # Built once per cache object and kept on it (building one costs about as much as a command);
-    # it goes away with the thread's cache object, pool and connections included.
-    client = getattr(backend, "_ivs_counter_client", None)
-    if client is None:
-        client = backend._client(connection_pool=backend._get_connection_pool(True))
-        backend._ivs_counter_client = client
-    return client
-
-
-def counts_with_presence() -> bool:
-    """True when the counters and presence share one Redis server and database (always, with our
-    settings), so a view may count in the same script as its presence write."""
-    client = counter_redis()
-    if client is None:
-        return False
-    backend = _counter_backend()
-    presence_pool = get_redis().connection_pool
-    known = getattr(backend, "_ivs_same_as_presence", None)
-    if known is None or known[0] is not presence_pool:
-        mine, theirs = client.connection_pool.connection_kwargs, presence_pool.connection_kwargs
-        same = all(mine.get(f) == theirs.get(f) for f in ("host", "port", "db", "path"))
-        known = (presence_pool, same)
-        backend._ivs_same_as_presence = known
-    return bool(known[1])
 
 
 class ClientRateThrottle(BaseThrottle):
