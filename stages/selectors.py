@@ -28,10 +28,14 @@ def master_stage_configured() -> bool:
     return bool(settings.IVS_MASTER_STAGE_ARN) or master_stage() is not None
 
 
+def _no_live_stream() -> NotFound:
+    return NotFound(_("主播直播不存在"))
+
+
 def master_stage_or_404() -> Stage:
     stage = master_stage()
     if stage is None:
-        raise NotFound(_("主播直播不存在"))
+        raise _no_live_stream()
     return stage
 
 
@@ -64,6 +68,15 @@ def assignable_stages() -> list[Stage]:
     """Stages that may take new viewers, in tie-break order: master first, then oldest."""
     stages = list(live_stages().filter(status=Stage.Status.ACTIVE))
     stages.sort(key=lambda s: (not s.is_master, s.created_at, s.id))
+    return stages
+
+
+def assignable_stages_or_404() -> list[Stage]:
+    """`assignable_stages()`, or 404 when there is no master stage — in one query on the token
+    path: the master sorts first and a live master is never draining."""
+    stages = assignable_stages()
+    if not stages or not stages[0].is_master:
+        raise _no_live_stream()
     return stages
 
 

@@ -295,8 +295,3 @@ def drop_stage(stage_id: str) -> list[PresenceEntry]:
     pipe.delete(f"{prefix}:pres:{stage_id}", f"{prefix}:meta:{stage_id}")
     pipe.execute()
     return entries
-
-
-def stage_ids_with_presence() -> list[str]:
-    prefix = _prefix()
-    return [k.rsplit(":", 1)[-1] for k in get_redis().scan_iter(match=f"{prefix}:pres:*", count=1000)]

@@ -54,8 +54,7 @@ def viewer_seat_take(*, user_id: str, stage_arn: str | None) -> SeatGrant:
         )
         by_id = {stage.stage_id: stage}
     else:
-        stage_selectors.master_stage_or_404()
-        stages = stage_selectors.assignable_stages()
+        stages = stage_selectors.assignable_stages_or_404()
         by_id = {s.stage_id: s for s in stages}
         seat = presence.assign_seat(
             user_id=user_id,
