@@ -1,0 +1,118 @@
+"""In-process cost of one request per hot endpoint: the whole Django stack (middleware, view,
+rendering) called as a WSGI app, no network, on the bench environment (PostgreSQL + Redis).
+
+    python -m bench.profile                       # µs per request: baseline, heartbeat, viewer token
+    python -m bench.profile --only token --profile   # and where the time goes (pyinstrument)
+
+It is the quick loop for the "profile, fix the cause, report before/after" part of issue 7: the
+load rows of `python -m bench` are the numbers that count; this tells which line to change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+from bench.env import bench_env
+from bench.load import client_ip
+from bench.rows import TOKEN_ENV
+
+
+def _caller(app, api_key: str) -> Callable[[str, bytes, int], str]:  # type: ignore[no-untyped-def]
+    def call(path: str, body: bytes, i: int) -> str:
+        out: dict[str, str] = {}
+
+        def start_response(status: str, headers: list, exc_info: object = None) -> None:
+            out["status"] = status
+
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": "127.0.0.1",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_X_API_KEY": api_key,
+            "HTTP_X_FORWARDED_FOR": client_ip(i),
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.url_scheme": "http",
+        }
+        b"".join(app(environ, start_response))
+        return out["status"]
+
+    return call
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--only", choices=("baseline", "heartbeat", "token"), action="append")
+    parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile per endpoint")
+    args = parser.parse_args(argv)
+    with bench_env() as env:
+        env.apply_to_this_process()
+        os.environ.update(TOKEN_ENV)  # every token is a new viewer: seats never run out
+        env.manage("migrate", "--noinput")
+        env.manage("ensure_master_stage")
+        import django
+
+        django.setup()
+        from django.core.wsgi import get_wsgi_application
+
+        from bench import seed
+        from stages.selectors import master_stage_or_404
+
+        app = get_wsgi_application()
+        call = _caller(app, env.api_key)
+        master = master_stage_or_404()
+        seed.viewers_write(master, [f"hb-{i}" for i in range(args.requests)], at=time.time(), with_sessions=True)
+        bodies: dict[str, tuple[str, Callable[[int], bytes]]] = {
+            "baseline": ("/api/bench/baseline/heartbeat", lambda i: b"{}"),
+            "heartbeat": (
+                "/api/viewer/heartbeat",
+                lambda i: json.dumps({"userId": f"hb-{i}", "stageArn": master.arn}).encode(),
+            ),
+            "token": ("/api/token/viewer", lambda i: json.dumps({"userId": f"tok-{time.time_ns()}-{i}"}).encode()),
+        }
+        results = {}
+        for name in args.only or list(bodies):
+            path, body = bodies[name]
+            for i in range(50):  # warm up: connections, caches, imports
+                call(path, body(i), i)
+            profiler = None
+            if args.profile:
+                from pyinstrument import Profiler
+
+                profiler = Profiler(interval=0.0002)
+                profiler.start()
+            times = []
+            cpu_started = time.process_time()
+            for i in range(args.requests):
+                started = time.perf_counter()
+                status = call(path, body(i), 1000 + i)
+                times.append((time.perf_counter() - started) * 1e6)
+                if not status.startswith("200"):
+                    raise SystemExit(f"{path} answered {status}")
+            cpu = (time.process_time() - cpu_started) / args.requests * 1e6
+            if profiler is not None:
+                profiler.stop()
+                print(profiler.output_text(unicode=True, color=False, show_all=False))
+            results[name] = {"median_us": round(statistics.median(times)), "cpu_us": round(cpu)}
+        for name, r in results.items():
+            print(f"{name:10s} median {r['median_us']:6d} µs wall   {r['cpu_us']:6d} µs CPU in this process")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
