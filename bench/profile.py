@@ -68,12 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         import django
 
         django.setup()
-        from django.core.wsgi import get_wsgi_application
-
         from bench import seed
+        from ivsproject.wsgi import application as app  # the production web app (with its fast path)
         from stages.selectors import master_stage_or_404
 
-        app = get_wsgi_application()
         call = _caller(app, env.api_key)
         master = master_stage_or_404()
         seed.viewers_write(master, [f"hb-{i}" for i in range(args.requests)], at=time.time(), with_sessions=True)

@@ -3,8 +3,15 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ivsproject.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
 
 from ivsproject.api.checks import run_startup_checks  # noqa: E402
+from ivsproject.api.fastpath import FastPathApplication  # noqa: E402
+from viewers.apis import heartbeat_fast  # noqa: E402
 
 run_startup_checks()
+
+# The production web server's app: the viewer heartbeat's happy path skips Django's request
+# machinery (ivsproject/api/fastpath.py); every other request is Django's, unchanged.
+FAST_ROUTES = {("POST", "/api/viewer/heartbeat"): heartbeat_fast}
+application = FastPathApplication(django_application, FAST_ROUTES)

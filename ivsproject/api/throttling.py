@@ -7,7 +7,9 @@ so a per-key limit would lock out a whole audience at once.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -30,11 +32,16 @@ def client_ip(request: HttpRequest) -> str:
     With N trusted proxies, the client is the N-th address from the right of X-Forwarded-For
     (each proxy appends the address it received from); anything left of it is client-supplied.
     """
-    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    return client_ip_of(request.META)
+
+
+def client_ip_of(meta: Mapping[str, Any]) -> str:
+    """`client_ip` from a request's META (a WSGI environ)."""
+    remote = meta.get("REMOTE_ADDR", "") or "unknown"
     hops = settings.TRUSTED_PROXY_COUNT
     if hops <= 0:
         return remote
-    forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+    forwarded = [p.strip() for p in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
     if len(forwarded) >= hops:
         return forwarded[-hops]
     return forwarded[0] if forwarded else remote
@@ -47,25 +54,37 @@ def _counter_key(client: str, window: int) -> str:
     return key("ratelimit", window, client)
 
 
+# Where the WSGI fast path (ivsproject.api.fastpath) leaves the count it already made for a
+# request it then hands to Django: the throttle enforces that count instead of counting again.
+PRECOUNTED_ENVIRON_KEY = "ivs.rate_limit.precounted"
+
+
 @dataclass(frozen=True)
 class RateTicket:
-    """The count one request owes to its client's window."""
+    """The count one request owes to its client's window (`counted`: already paid, this count)."""
 
     key: str
     window: int
     limit: int
     ttl: int = _EXPIRY_SECONDS
+    counted: int | None = None
 
 
 def ticket_for(request: HttpRequest) -> RateTicket | None:
     """The request's counter (None when limiting is off). Windows and clock are django-ratelimit's
     (fixed 60 s windows with per-client jitter), so tests can pin its clock."""
+    return ticket_of(request.META)
+
+
+def ticket_of(meta: Mapping[str, Any]) -> RateTicket | None:
+    """`ticket_for` from a request's META (a WSGI environ)."""
     limit = settings.RATE_LIMIT_PER_MINUTE
     if limit <= 0:
         return None
-    client = client_ip(request)
+    client = client_ip_of(meta)
     window = ratelimit_core._get_window(client, PERIOD_SECONDS)
-    return RateTicket(key=_counter_key(client, window), window=window, limit=limit)
+    counted = meta.get(PRECOUNTED_ENVIRON_KEY)
+    return RateTicket(key=_counter_key(client, window), window=window, limit=limit, counted=counted)
 
 
 def enforce(ticket: RateTicket, count: int) -> None:
@@ -78,6 +97,9 @@ def enforce(ticket: RateTicket, count: int) -> None:
 def settle(ticket: RateTicket | None) -> None:
     """Count the request now (one INCR on the shared Redis) and enforce the limit."""
     if ticket is None:
+        return
+    if ticket.counted is not None:
+        enforce(ticket, ticket.counted)
         return
     client = get_redis()
     count = int(client.incr(ticket.key))

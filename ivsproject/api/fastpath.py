@@ -1,0 +1,242 @@
+"""A WSGI front that answers the hottest request — a tracked viewer's heartbeat — without Django's
+request machinery, and hands everything else to Django unchanged.
+
+Why (bench/, issue 7): a 100,000-viewer event is ~3,400 heartbeats/s. Through Django (WSGIRequest,
+twelve middleware, URL resolving, DRF's Request/negotiation/auth/throttle/render) a heartbeat cost
+~360 µs of CPU, of which the work itself (JSON, API key, one Redis round trip) is ~80 µs; the bench
+measured ~3,100/s on two cores with p99 ~80 ms, about 0.2x the original Node/Express stack. No
+library offers "skip the framework for one proven-good request", so this is written here; it is
+kept small and every decision in it errs towards "let Django answer".
+
+How it stays exactly the Django answer:
+- A route handler (registered below) serves only the case it can prove is a success: right
+  method and path, no query string, a body that is a JSON object in UTF-8 of the declared length,
+  a valid API key, and whatever the handler itself checks. Any doubt, any exception: the request
+  goes to Django with its body rewound, and Django answers as it always did (errors, 429s,
+  re-registration, language, everything).
+- The success response's headers are learned from Django: the first 200 that Django gives for a
+  route and a given request "shape" (the inputs the middleware's headers depend on: language,
+  HTTPS, Accept, Content-Type) is recorded, minus the per-request headers, and reused for that
+  shape. Until then Django answers. So security headers, `Content-Language`, `Vary`, `Allow`, ...
+  stay whatever the settings and middleware make them, and follow them when they change.
+- The body is the same envelope (`success_body`) rendered by DRF's own JSONRenderer; the request id
+  and the request metrics are the middleware's (`X-Request-ID`, `ivs_http_requests_total`).
+`API_FAST_PATH=false` turns it off. It is a WSGI wrapper (`ivsproject/wsgi.py`, the production web
+server); the development server (daphne, ASGI) always goes through Django.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from django.conf import settings
+from django.http.cookie import parse_cookie
+from django.urls import resolve
+from django.utils import translation
+from prometheus_client import Counter
+from rest_framework.renderers import JSONRenderer
+
+from ivsproject.api import metrics
+from ivsproject.api.authentication import match_secret
+from ivsproject.api.envelope import success_body
+from ivsproject.api.logging import request_id_var
+from ivsproject.api.middleware import REQUEST_ID_RE
+from ivsproject.api.throttling import PRECOUNTED_ENVIRON_KEY
+
+logger = logging.getLogger(__name__)
+
+FAST_PATH = Counter(
+    "ivs_fast_path_requests_total",
+    "Requests on a fast-path route: answered by the fast path, or handed to Django (and why)",
+    ["route", "outcome"],
+)
+
+# Headers that belong to one response, never to the learned template.
+_PER_RESPONSE = {"x-request-id", "content-length", "date", "set-cookie"}
+# A bound on learned shapes per route (languages x schemes x Accept x Content-Type seen).
+_MAX_SHAPES = 256
+_MAX_BODY = 4096
+_renderer = JSONRenderer()
+
+
+@dataclass
+class FastRequest:
+    """What a handler sees: the parsed JSON object and the raw environ (read-only)."""
+
+    environ: dict[str, Any]
+    data: dict[str, Any]
+    # Set by a handler that already counted the request against the client's rate limit before
+    # deciding to hand it to Django; Django's throttle then enforces this count instead of
+    # counting again (throttling.PRECOUNTED_ENVIRON_KEY).
+    precounted: int | None = None
+
+
+@dataclass(frozen=True)
+class FastAnswer:
+    data: Any
+    message: Any = None
+
+
+Handler = Callable[[FastRequest], FastAnswer | None]
+
+
+@dataclass
+class _Route:
+    handler: Handler
+    label: str  # the Django route pattern, as MetricsMiddleware labels it
+    templates: dict[tuple, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
+
+
+def is_enabled() -> bool:
+    return bool(getattr(settings, "API_FAST_PATH", True))
+
+
+class FastPathApplication:
+    """WSGI app: fast routes first, Django for everything else (see the module docstring)."""
+
+    def __init__(self, django_app: Callable[..., Iterable[bytes]], routes: Mapping[tuple[str, str], Handler]):
+        self.django_app = django_app
+        self.routes = {key: _Route(handler, resolve(key[1]).route) for key, handler in routes.items()}
+        self._languages: dict[tuple[str | None, str], str] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        route = self.routes.get((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")))
+        if route is None or not is_enabled():
+            return self.django_app(environ, start_response)
+        started = time.perf_counter()
+        shape = self._shape(environ)
+        if shape is None:
+            FAST_PATH.labels(route.label, "not-eligible").inc()
+            return self.django_app(environ, start_response)
+        template = route.templates.get(shape)
+        if template is None:
+            FAST_PATH.labels(route.label, "learning").inc()
+            return self._learn(route, shape, environ, start_response)
+        body = self._read_body(environ)
+        if body is None:
+            FAST_PATH.labels(route.label, "not-eligible").inc()
+            return self.django_app(environ, start_response)
+        request = self._request(environ, body)
+        answer = None
+        if request is not None and self._authenticated(environ):
+            request_id = self._request_id(environ)
+            token = request_id_var.set(request_id)
+            try:
+                with translation.override(shape[0]):
+                    answer = route.handler(request)
+                    if answer is not None:
+                        payload = _renderer.render(success_body(answer.data, answer.message))
+            except Exception:  # Django answers (and logs) whatever went wrong, as it always did
+                logger.debug("fast path handed a request to Django", exc_info=True)
+                answer = None
+            finally:
+                request_id_var.reset(token)
+            if request.precounted is not None:
+                environ[PRECOUNTED_ENVIRON_KEY] = request.precounted
+        if answer is None:
+            FAST_PATH.labels(route.label, "django").inc()
+            return self.django_app(environ, start_response)
+        status, headers = template
+        start_response(status, [*headers, ("Content-Length", str(len(payload))), ("X-Request-ID", request_id)])
+        metrics.observe_request(environ["REQUEST_METHOD"], route.label, 200, time.perf_counter() - started)
+        FAST_PATH.labels(route.label, "served").inc()
+        return [payload]
+
+    # --- eligibility -----------------------------------------------------------------------------
+
+    def _shape(self, environ: dict[str, Any]) -> tuple | None:
+        """The inputs Django's headers for a success depend on, or None: not for the fast path."""
+        if environ.get("QUERY_STRING"):
+            return None
+        accept = environ.get("HTTP_ACCEPT", "")
+        if ";" in accept:  # media-type parameters (e.g. indent=4) change DRF's rendering
+            return None
+        return (self._language(environ), self._is_secure(environ), accept, environ.get("CONTENT_TYPE", ""))
+
+    def _language(self, environ: dict[str, Any]) -> str:
+        """LocaleMiddleware's choice (language cookie, then Accept-Language), memoised per input."""
+        cookie = environ.get("HTTP_COOKIE")
+        chosen = parse_cookie(cookie).get(settings.LANGUAGE_COOKIE_NAME) if cookie else None
+        accept = environ.get("HTTP_ACCEPT_LANGUAGE", "")
+        memo = (chosen, accept)
+        language = self._languages.get(memo)
+        if language is None:
+            shim = SimpleNamespace(COOKIES={} if chosen is None else {settings.LANGUAGE_COOKIE_NAME: chosen})
+            shim.META = {"HTTP_ACCEPT_LANGUAGE": accept}
+            language = translation.get_language_from_request(shim)  # type: ignore[arg-type]
+            if len(self._languages) >= 1024:
+                self._languages.clear()
+            self._languages[memo] = language
+        return language
+
+    @staticmethod
+    def _is_secure(environ: dict[str, Any]) -> bool:
+        """HttpRequest.is_secure() from the environ."""
+        if settings.SECURE_PROXY_SSL_HEADER:
+            header, secure_value = settings.SECURE_PROXY_SSL_HEADER
+            value = environ.get(header)
+            if value is not None:
+                return value.split(",", 1)[0].strip() == secure_value
+        return environ.get("wsgi.url_scheme") == "https"
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes | None:
+        """The whole body when its length is declared and small; the environ keeps a rewound copy."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            return None
+        if not 0 < length <= min(_MAX_BODY, settings.API_MAX_BODY_BYTES):
+            return None
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body if len(body) == length else None
+
+    @staticmethod
+    def _request(environ: dict[str, Any], body: bytes) -> FastRequest | None:
+        try:
+            data = json.loads(body.decode("utf-8"), parse_constant=_refuse)
+        except (ValueError, RecursionError):
+            return None
+        return FastRequest(environ, data) if type(data) is dict else None
+
+    @staticmethod
+    def _authenticated(environ: dict[str, Any]) -> bool:
+        """ApiKeyAuthentication's answer (an unauthenticated request goes to Django: 401)."""
+        if settings.SKIP_AUTH and not settings.IS_PRODUCTION:
+            return True
+        given = environ.get("HTTP_X_API_KEY")
+        return isinstance(given, str) and bool(given) and match_secret(given, settings.API_SECRET_KEYS) is not None
+
+    @staticmethod
+    def _request_id(environ: dict[str, Any]) -> str:
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        return given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+
+    # --- learning --------------------------------------------------------------------------------
+
+    def _learn(
+        self, route: _Route, shape: tuple, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Django answers; a 200 without cookies becomes the template for this shape."""
+
+        def learning_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if status.startswith("200 ") and not any(name.lower() == "set-cookie" for name, _ in headers):
+                if len(route.templates) >= _MAX_SHAPES:
+                    route.templates.clear()
+                route.templates[shape] = (status, [(n, v) for n, v in headers if n.lower() not in _PER_RESPONSE])
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return self.django_app(environ, learning_start_response)
+
+
+def _refuse(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # as DRF's STRICT_JSON

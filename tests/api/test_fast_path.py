@@ -1,0 +1,223 @@
+"""The WSGI fast path (ivsproject/api/fastpath.py) through the production WSGI application: what it
+answers must be what Django answers, and everything it cannot prove goes to Django."""
+
+import json
+
+import pytest
+import redis
+from django.test import RequestFactory
+from prometheus_client import REGISTRY
+
+from ivsproject import wsgi
+from ivsproject.api.fastpath import FastPathApplication
+from viewers import presence
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_ratelimit_clock")]
+
+HEARTBEAT = "/api/viewer/heartbeat"
+UNKNOWN_ARN = "arn:aws:ivs:ap-northeast-1:123456789012:stage/zzzzzzzzzzzz"
+KEY = "test-key"
+
+
+class Wsgi:
+    """Calls a WSGI application in-process, the way the production web server does."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def post(self, path, body, *, raw=None, key=KEY, **headers):
+        payload = raw if raw is not None else json.dumps(body)
+        extra = {"HTTP_X_API_KEY": key} if key else {}
+        environ = RequestFactory().post(path, payload, content_type="application/json", **extra, **headers).environ
+        out = {}
+
+        def start_response(status, response_headers, exc_info=None):
+            out["status"], out["headers"] = status, response_headers
+
+        content = b"".join(self.app(environ, start_response))
+        return int(out["status"].split()[0]), out["headers"], content
+
+
+def fresh_app():
+    """A new production app (nothing learned yet) with the production route table."""
+    return Wsgi(FastPathApplication(wsgi.django_application, wsgi.FAST_ROUTES))
+
+
+def served(outcome="served"):
+    return (
+        REGISTRY.get_sample_value("ivs_fast_path_requests_total", {"route": "api/viewer/heartbeat", "outcome": outcome})
+        or 0.0
+    )
+
+
+def comparable(status, headers, content):
+    """An answer without what differs per request (id, length, timestamp)."""
+    body = json.loads(content)
+    body.pop("timestamp")
+    kept = [(n, v) for n, v in headers if n.lower() not in ("x-request-id", "content-length")]
+    return status, sorted(kept), body
+
+
+@pytest.fixture
+def keyed(settings):
+    settings.API_SECRET_KEYS = [KEY]
+    settings.RATE_LIMIT_PER_MINUTE = 0
+    settings.API_FAST_PATH = True
+
+
+def join(app, user):
+    status, _, content = app.post("/api/token/viewer", {"userId": user})
+    assert status == 200, content
+    return json.loads(content)["data"]
+
+
+@pytest.mark.usefixtures("keyed")
+@pytest.mark.parametrize("language", ["", "en", "en-US,en;q=0.9", "zh-TW"])
+def test_fast_answer_is_djangos_answer(master_stage, settings, language):
+    app = fresh_app()
+    join(app, "v1")
+    headers = {"HTTP_ACCEPT_LANGUAGE": language} if language else {}
+    body = {"userId": "v1", "stageArn": master_stage.arn}
+    before = served()
+    learned = app.post(HEARTBEAT, body, **headers)  # Django answers the first of its shape
+    fast = app.post(HEARTBEAT, body, **headers)
+    assert served() == before + 1
+    settings.API_FAST_PATH = False
+    django_only = app.post(HEARTBEAT, body, **headers)
+    assert served() == before + 1
+    assert fast[0] == 200
+    assert comparable(*fast) == comparable(*learned) == comparable(*django_only)
+    message = json.loads(fast[2])["message"]
+    assert message == ("Heartbeat updated" if language.startswith("en") else "心跳更新成功")
+    assert int(dict(fast[1])["Content-Length"]) == len(fast[2])
+
+
+@pytest.mark.usefixtures("keyed")
+def test_fast_heartbeat_refreshes_presence(master_stage, monkeypatch):
+    app = fresh_app()
+    join(app, "v1")
+    body = {"userId": "v1", "stageArn": master_stage.arn}
+    app.post(HEARTBEAT, body)
+    monkeypatch.setattr(presence, "now", lambda: 2_000_000_000.0)
+    before = served()
+    status, _, _ = app.post(HEARTBEAT, body)
+    assert status == 200 and served() == before + 1
+    assert presence.get_entry(stage_id=master_stage.stage_id, user_id="v1").last_heartbeat == 2_000_000_000.0
+
+
+@pytest.mark.usefixtures("keyed")
+def test_request_id_and_metrics_as_the_middleware_gives_them(master_stage):
+    app = fresh_app()
+    join(app, "v1")
+    body = {"userId": "v1", "stageArn": master_stage.arn}
+    app.post(HEARTBEAT, body)
+    labels = {"method": "POST", "route": "api/viewer/heartbeat", "status": "200"}
+    counted = REGISTRY.get_sample_value("ivs_http_requests_total", labels) or 0.0
+    status, headers, _ = app.post(HEARTBEAT, body, HTTP_X_REQUEST_ID="trace-123")
+    assert status == 200 and dict(headers)["X-Request-ID"] == "trace-123"
+    assert REGISTRY.get_sample_value("ivs_http_requests_total", labels) == counted + 1
+    _, headers, _ = app.post(HEARTBEAT, body, HTTP_X_REQUEST_ID="bad id with spaces")
+    assert len(dict(headers)["X-Request-ID"]) == 32
+
+
+@pytest.mark.usefixtures("keyed")
+def test_what_the_fast_path_cannot_prove_gets_djangos_answer(master_stage, settings):
+    app = fresh_app()
+    join(app, "v1")
+    ok = {"userId": "v1", "stageArn": master_stage.arn}
+    app.post(HEARTBEAT, ok)  # learned: from here on, a provable request would be served fast
+    before = served()
+    cases = [
+        (app.post(HEARTBEAT, ok, key="wrong"), 401, "UNAUTHORIZED"),
+        (app.post(HEARTBEAT, ok, key=None), 401, "UNAUTHORIZED"),
+        (app.post(HEARTBEAT, None, raw="{not json"), 400, "VALIDATION_ERROR"),
+        (app.post(HEARTBEAT, None, raw='["v1"]'), 400, "VALIDATION_ERROR"),
+        (app.post(HEARTBEAT, None, raw='{"userId": NaN, "stageArn": "x"}'), 400, "VALIDATION_ERROR"),
+        (app.post(HEARTBEAT, {"userId": "v1"}), 400, "VALIDATION_ERROR"),
+        (app.post(HEARTBEAT, {"userId": "v1\x00", "stageArn": master_stage.arn}), 400, "VALIDATION_ERROR"),
+        (app.post(HEARTBEAT, {"userId": 7, "stageArn": master_stage.arn}), 400, "VALIDATION_ERROR"),
+        (app.post(HEARTBEAT, {"userId": "v1", "stageArn": UNKNOWN_ARN}), 404, "NOT_FOUND"),
+    ]
+    for (status, _, content), expected_status, code in cases:
+        assert status == expected_status, content
+        assert json.loads(content)["error"]["code"] == code
+    assert served() == before
+    # A query string or an Accept with parameters (DRF would indent) is Django's to answer.
+    status, _, content = app.post(f"{HEARTBEAT}?format=json", ok)
+    assert status == 200 and served() == before
+    status, _, content = app.post(HEARTBEAT, ok, HTTP_ACCEPT="application/json; indent=4")
+    assert status == 200 and b"\n" in content and served() == before
+
+
+@pytest.mark.usefixtures("keyed")
+def test_trimmed_fields_are_left_to_the_serializer(master_stage):
+    app = fresh_app()
+    join(app, "v1")
+    app.post(HEARTBEAT, {"userId": "v1", "stageArn": master_stage.arn})
+    before = served()
+    status, _, content = app.post(HEARTBEAT, {"userId": " v1 ", "stageArn": master_stage.arn})
+    assert status == 200 and json.loads(content)["data"]["userId"] == "v1"
+    assert served() == before
+
+
+@pytest.mark.usefixtures("keyed")
+def test_untracked_viewer_is_re_registered_by_django(master_stage, client, settings):
+    app = fresh_app()
+    join(app, "v1")
+    body = {"userId": "v1", "stageArn": master_stage.arn}
+    app.post(HEARTBEAT, body)
+    presence.release(stage_id=master_stage.stage_id, user_id="v1")
+    status, _, content = app.post(HEARTBEAT, body)
+    assert status == 200, content
+    assert presence.get_entry(stage_id=master_stage.stage_id, user_id="v1") is not None
+
+
+@pytest.mark.usefixtures("keyed")
+def test_rate_limit_counts_each_request_once(master_stage, settings):
+    app = fresh_app()
+    join(app, "v1")
+    body = {"userId": "v1", "stageArn": master_stage.arn}
+    app.post(HEARTBEAT, body)  # (limits off while the shape is learned and the viewer joins)
+    settings.RATE_LIMIT_PER_MINUTE = 3
+    before = served()
+    answers = [app.post(HEARTBEAT, body, REMOTE_ADDR="10.9.9.9")[0] for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    assert served() == before + 3
+    status, headers, content = app.post(HEARTBEAT, body, REMOTE_ADDR="10.9.9.9")
+    assert status == 429 and json.loads(content)["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    assert "Retry-After" in dict(headers)
+    # An untracked viewer is counted by the fast path and handed over: still one count each.
+    presence.release(stage_id=master_stage.stage_id, user_id="v1")
+    answers = [app.post(HEARTBEAT, body, REMOTE_ADDR="10.8.8.8")[0] for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+
+
+@pytest.mark.usefixtures("keyed")
+def test_redis_failure_gets_djangos_error_answer(master_stage, monkeypatch, settings):
+    app = fresh_app()
+    join(app, "v1")
+    body = {"userId": "v1", "stageArn": master_stage.arn}
+    app.post(HEARTBEAT, body)
+
+    def down(**kwargs):
+        raise redis.ConnectionError("Redis is down")
+
+    monkeypatch.setattr(presence, "heartbeat", down)
+    monkeypatch.setattr(presence, "heartbeat_counted", down)
+    status, _, content = app.post(HEARTBEAT, body)
+    settings.API_FAST_PATH = False
+    assert (status, json.loads(content)["error"]) == (lambda a: (a[0], json.loads(a[2])["error"]))(
+        app.post(HEARTBEAT, body)
+    )
+    assert status == 503
+
+
+@pytest.mark.usefixtures("keyed")
+def test_off_switch(master_stage, settings):
+    settings.API_FAST_PATH = False
+    app = fresh_app()
+    join(app, "v1")
+    body = {"userId": "v1", "stageArn": master_stage.arn}
+    before = served()
+    assert [app.post(HEARTBEAT, body)[0] for _ in range(3)] == [200, 200, 200]
+    assert served() == before
