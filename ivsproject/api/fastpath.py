@@ -92,7 +92,13 @@ Handler = Callable[[FastRequest], FastAnswer | None]
 class _Route:
     handler: Handler
     label: str  # the Django route pattern, as MetricsMiddleware labels it
+    method: str
     templates: dict[tuple, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The labelled series, looked up once (`.labels()` costs more than the increment).
+        self.count = {o: FAST_PATH.labels(self.label, o).inc for o in ("served", "django", "learning", "not-eligible")}
+        self.observe = metrics.request_observer(self.method, self.label, 200)
 
 
 def is_enabled() -> bool:
@@ -104,7 +110,7 @@ class FastPathApplication:
 
     def __init__(self, django_app: Callable[..., Iterable[bytes]], routes: Mapping[tuple[str, str], Handler]):
         self.django_app = django_app
-        self.routes = {key: _Route(handler, resolve(key[1]).route) for key, handler in routes.items()}
+        self.routes = {key: _Route(handler, resolve(key[1]).route, key[0]) for key, handler in routes.items()}
         self._languages: dict[tuple[str | None, str], str] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -114,15 +120,15 @@ class FastPathApplication:
         started = time.perf_counter()
         shape = self._shape(environ)
         if shape is None:
-            FAST_PATH.labels(route.label, "not-eligible").inc()
+            route.count["not-eligible"]()
             return self.django_app(environ, start_response)
         template = route.templates.get(shape)
         if template is None:
-            FAST_PATH.labels(route.label, "learning").inc()
+            route.count["learning"]()
             return self._learn(route, shape, environ, start_response)
         body = self._read_body(environ)
         if body is None:
-            FAST_PATH.labels(route.label, "not-eligible").inc()
+            route.count["not-eligible"]()
             return self.django_app(environ, start_response)
         request = self._request(environ, body)
         answer = None
@@ -130,10 +136,12 @@ class FastPathApplication:
             request_id = self._request_id(environ)
             token = request_id_var.set(request_id)
             try:
-                with translation.override(shape[0]):
-                    answer = route.handler(request)
-                    if answer is not None:
-                        payload = _renderer.render(success_body(answer.data, answer.message))
+                # As LocaleMiddleware: the request's language stays active in this thread.
+                if translation.get_language() != shape[0]:
+                    translation.activate(shape[0])
+                answer = route.handler(request)
+                if answer is not None:
+                    payload = _renderer.render(success_body(answer.data, answer.message))
             except Exception:  # Django answers (and logs) whatever went wrong, as it always did
                 logger.debug("fast path handed a request to Django", exc_info=True)
                 answer = None
@@ -142,12 +150,12 @@ class FastPathApplication:
             if request.precounted is not None:
                 environ[PRECOUNTED_ENVIRON_KEY] = request.precounted
         if answer is None:
-            FAST_PATH.labels(route.label, "django").inc()
+            route.count["django"]()
             return self.django_app(environ, start_response)
         status, headers = template
         start_response(status, [*headers, ("Content-Length", str(len(payload))), ("X-Request-ID", request_id)])
-        metrics.observe_request(environ["REQUEST_METHOD"], route.label, 200, time.perf_counter() - started)
-        FAST_PATH.labels(route.label, "served").inc()
+        route.observe(time.perf_counter() - started)
+        route.count["served"]()
         return [payload]
 
     # --- eligibility -----------------------------------------------------------------------------
