@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from ivsproject.api.exceptions import NotFound, ValidationFailed
+from stages import registry
 from stages.ivs import is_valid_stage_arn
 from stages.models import Stage
 from viewers import presence
@@ -62,6 +63,21 @@ def viewer_counts(stages: list[Stage]) -> dict[str, int]:
 
 def viewer_count(stage: Stage) -> int:
     return viewer_counts([stage])[stage.arn]
+
+
+def assignable_registry_or_404(*, reload: bool = False) -> registry.StageRegistry:
+    """The live stages the token path seats viewers on, or 404 when there is no master stage.
+
+    Why (bench/, issue 7): no query per token — this process's copy (stages/registry.py), which
+    the seat script checks against the registry generation in the same round trip that uses it.
+    A copy without a master is never trusted for a 404: it is reloaded first.
+    """
+    current = None if reload else registry.cached()
+    if current is None or not current.has_master:
+        current = registry.load()
+    if not current.has_master:
+        raise _no_live_stream()
+    return current
 
 
 def assignable_stages() -> list[Stage]:

@@ -1,0 +1,97 @@
+"""The token path's process-local copy of the live stages, checked against a Redis generation.
+
+Why (bench/, issue 7): reading the assignable stages was one ORM query per viewer token — ~400 µs
+of CPU, mostly Django building the query and the model instances, for a list that changes a few
+times an hour. Each process keeps the list; the seat script (viewers.presence) compares the
+generation the list was loaded under with `stages:registry-gen` in the same round trip that takes
+the seat, and refuses ("stale") on any difference, so no request seats a viewer from an outdated
+list. Every change to a Stage row writes a new generation (stages/signals.py).
+
+The generation is a random token, not a counter: after Redis lost its data a counter would start
+again at 1 and could equal a generation some process cached before, hiding a change; a random
+token never repeats (in practice).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+import redis
+
+from ivsproject.redis import get_redis, key
+from stages.models import Stage
+
+logger = logging.getLogger(__name__)
+
+# A safety net, not the mechanism: a process reloads at least this often even when the generation
+# says nothing changed (a bump lost while Redis was unreachable cannot leave a list stale for long).
+_MAX_AGE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class StageRegistry:
+    generation: str
+    by_id: dict[str, Stage]  # live (not deleted) stages by stage id
+    assignable: list[str]  # ids taking new viewers in tie-break order: master first, then oldest
+    has_master: bool
+    loaded_at: float  # time.monotonic()
+
+    def fresh(self) -> bool:
+        return time.monotonic() - self.loaded_at < _MAX_AGE_SECONDS
+
+
+_cached: StageRegistry | None = None
+
+
+def generation_key() -> str:
+    return key("stages", "registry-gen")
+
+
+def _new_generation() -> str:
+    return secrets.token_hex(8)
+
+
+def cached() -> StageRegistry | None:
+    """This process's list when it has one young enough to use (the seat script still checks it)."""
+    registry = _cached
+    return registry if registry is not None and registry.fresh() else None
+
+
+def load() -> StageRegistry:
+    """Read the live stages from the database and keep them for this process.
+
+    The generation is read *before* the rows: a change committed after the read bumps it again, so
+    the list is refused next time; the reverse order could tag already-outdated rows as current.
+    """
+    global _cached
+    client = get_redis()
+    gen_key = generation_key()
+    generation = client.get(gen_key)
+    if generation is None:  # first use, or Redis lost its data
+        client.set(gen_key, _new_generation(), nx=True)
+        generation = client.get(gen_key)
+    stages = list(Stage.objects.exclude(status=Stage.Status.DELETED))
+    stages.sort(key=lambda s: (not s.is_master, s.created_at, s.id))
+    has_master = bool(stages) and stages[0].is_master
+    registry = StageRegistry(
+        generation=generation,
+        by_id={s.stage_id: s for s in stages},
+        # No master, no live stream: nothing is assignable (the token path answers 404).
+        assignable=[s.stage_id for s in stages if s.status == Stage.Status.ACTIVE] if has_master else [],
+        has_master=has_master,
+        loaded_at=time.monotonic(),
+    )
+    _cached = registry
+    return registry
+
+
+def bump() -> None:
+    """A Stage row changed: every process's list is now stale."""
+    try:
+        get_redis().set(generation_key(), _new_generation())
+    except redis.RedisError:
+        # The change itself stands (it is in the database); lists reload within _MAX_AGE_SECONDS.
+        logger.warning("could not bump the stage registry generation", exc_info=True)
