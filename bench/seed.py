@@ -39,11 +39,10 @@ def viewers_write(
 ) -> None:
     """Track `user_ids` on `stage` with last heartbeat `at`; optionally with open sessions whose
     stored last heartbeat is `flushed_lag` seconds older (what the previous cleanup tick wrote)."""
-    session_ids: dict[str, int] = {}
     when = datetime.fromtimestamp(at - flushed_lag, tz=UTC)
     if with_sessions:
         for start in range(0, len(user_ids), BATCH):
-            rows = ViewerSession.objects.bulk_create(
+            ViewerSession.objects.bulk_create(
                 [
                     ViewerSession(
                         user_id=u, stage=stage, participant_id=f"p{u[-11:]}", joined_at=when, last_heartbeat=when
@@ -51,18 +50,15 @@ def viewers_write(
                     for u in user_ids[start : start + BATCH]
                 ]
             )
-            session_ids.update({row.user_id: row.pk for row in rows})
     prefix = presence._prefix()
     client = get_redis()
+    joined_ms = round(at * 1000)
     for start in range(0, len(user_ids), BATCH):
         chunk = user_ids[start : start + BATCH]
         pipe = client.pipeline(transaction=False)
         pipe.zadd(f"{prefix}:pres:{stage.stage_id}", dict.fromkeys(chunk, at))
-        pipe.hset(
-            f"{prefix}:meta:{stage.stage_id}",
-            mapping={u: f"p{u[-11:]}|{at:.3f}|{session_ids.get(u, '')}" for u in chunk},
-        )
-        pipe.hset(f"{prefix}:seats", mapping=dict.fromkeys(chunk, stage.stage_id))
+        # One `seats` value per viewer: "stageId|participantId|joinedAtMs" (viewers.presence).
+        pipe.hset(f"{prefix}:seats", mapping={u: f"{stage.stage_id}|p{u[-11:]}|{joined_ms}" for u in chunk})
         pipe.execute()
 
 

@@ -80,22 +80,6 @@ def assignable_registry_or_404(*, reload: bool = False) -> registry.StageRegistr
     return current
 
 
-def assignable_stages() -> list[Stage]:
-    """Stages that may take new viewers, in tie-break order: master first, then oldest."""
-    stages = list(live_stages().filter(status=Stage.Status.ACTIVE))
-    stages.sort(key=lambda s: (not s.is_master, s.created_at, s.id))
-    return stages
-
-
-def assignable_stages_or_404() -> list[Stage]:
-    """`assignable_stages()`, or 404 when there is no master stage — in one query on the token
-    path: the master sorts first and a live master is never draining."""
-    stages = assignable_stages()
-    if not stages or not stages[0].is_master:
-        raise _no_live_stream()
-    return stages
-
-
 def stage_page(*, next_token: str | None, limit: int) -> tuple[list[Stage], str | None]:
     """Cursor pagination over live stages by id; the token is signed so it cannot be forged."""
     queryset = live_stages().order_by("id")

@@ -9,5 +9,5 @@ def track_viewers(stage: Stage, count: int, prefix: str = "v") -> list[str]:
     at = presence.now()
     users = [f"{prefix}{n}" for n in range(count)]
     for user in users:
-        presence.track(stage_id=stage.stage_id, user_id=user, at=at, participant_id="p", joined_at=at, session_id=None)
+        presence.track(stage_id=stage.stage_id, user_id=user, at=at, participant_id="p", joined_at=at)
     return users

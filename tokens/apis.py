@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ivsproject.api import throttling
 from ivsproject.api.authentication import HasApiKey, HasInternalSecret
 from ivsproject.api.envelope import iso, ok
 from ivsproject.api.schema import envelope_responses
@@ -74,6 +75,10 @@ class PublisherTokenApi(APIView):
 
 
 class ViewerTokenApi(APIView):
+    # The request's rate-limit count rides in the seat script's round trip (as the heartbeat's
+    # does): the service settles the ticket exactly once, before any answer other than 429.
+    throttle_classes = [throttling.DeferredClientRateThrottle]
+
     @extend_schema(
         operation_id="token_viewer",
         summary="SUBSCRIBE token; auto-assigns the least-loaded stage unless stageArn is given",
@@ -81,10 +86,17 @@ class ViewerTokenApi(APIView):
         responses=envelope_responses(ViewerTokenSerializer, errors=(404, 500, 503)),
     )
     def post(self, request: Request) -> Response:
-        body = ViewerTokenRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        ticket = throttling.take_deferred(request)
+        try:
+            body = ViewerTokenRequestSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+        except Exception:
+            throttling.settle(ticket)  # a limited client gets 429, not the error
+            raise
         result = services.token_viewer_create(
-            user_id=body.validated_data["userId"], stage_arn=body.validated_data.get("stageArn") or None
+            user_id=body.validated_data["userId"],
+            stage_arn=body.validated_data.get("stageArn") or None,
+            rate_ticket=ticket,
         )
         return ok(
             {

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from ivsproject.api.exceptions import ApiError, TokenGenerationFailed
+from ivsproject.api.throttling import RateTicket
 from stages import ivs
 from stages import selectors as stage_selectors
 from stages.ivs import participant_token
@@ -37,7 +38,16 @@ class MintedToken:
     expires_in: int
 
 
-def token_mint(*, stage: Stage, user_id: str, capabilities: list[str], ttl_seconds: int, role: str) -> MintedToken:
+def token_mint(
+    *,
+    stage: Stage,
+    user_id: str,
+    capabilities: list[str],
+    ttl_seconds: int,
+    role: str,
+    participant_id: str | None = None,
+) -> MintedToken:
+    """`participant_id` is used for self-signed tokens (CreateParticipantToken lets IVS choose)."""
     attributes = {"role": role}
     try:
         if settings.IVS_TOKEN_SIGNING == "api":
@@ -52,7 +62,7 @@ def token_mint(*, stage: Stage, user_id: str, capabilities: list[str], ttl_secon
             private_pem, key_arn = participant_token.signing_key()
             minted = participant_token.mint_token(
                 stage_arn=stage.arn,
-                participant_id=participant_token.new_participant_id(),
+                participant_id=participant_id or participant_token.new_participant_id(),
                 user_id=user_id,
                 capabilities=capabilities,
                 ttl_seconds=ttl_seconds,
@@ -97,8 +107,16 @@ class ViewerToken:
     current_viewers: int
 
 
-def token_viewer_create(*, user_id: str, stage_arn: str | None = None) -> ViewerToken:
-    grant = viewer_services.viewer_seat_take(user_id=user_id, stage_arn=stage_arn)
+def token_viewer_create(
+    *, user_id: str, stage_arn: str | None = None, rate_ticket: RateTicket | None = None
+) -> ViewerToken:
+    """`rate_ticket`: the request's rate-limit count, still owed (see `viewer_seat_take`)."""
+    # The participant id exists before the seat, so the seat script records it in the same round
+    # trip (a token from CreateParticipantToken carries IVS's own id; the session open fixes that).
+    participant_id = participant_token.new_participant_id()
+    grant = viewer_services.viewer_seat_take(
+        user_id=user_id, stage_arn=stage_arn, participant_id=participant_id, rate_ticket=rate_ticket
+    )
     try:
         minted = token_mint(
             stage=grant.stage,
@@ -106,6 +124,7 @@ def token_viewer_create(*, user_id: str, stage_arn: str | None = None) -> Viewer
             capabilities=[SUBSCRIBE],
             ttl_seconds=settings.VIEWER_TOKEN_TTL_SECONDS,
             role="viewer",
+            participant_id=participant_id,
         )
     except Exception:
         # The seat was taken for this token; without a token it must go back.

@@ -1,9 +1,12 @@
 """Viewer presence in Redis — the hot path (heartbeats never touch the database).
 
-Per stage: a sorted set `pres:<stageId>` (member userId, score = last heartbeat, epoch seconds) and
-a hash `meta:<stageId>` (userId → "participantId|joinedAt|sessionId"). One global hash `seats`
-(userId → stageId) finds a viewer's current seat. Hashes instead of a key per viewer keep memory
-near ~150 bytes per tracked viewer.
+Per stage: a sorted set `pres:<stageId>` (member userId, score = last heartbeat, epoch seconds).
+One global hash `seats`: userId → "stageId|participantId|joinedAtMs" — the viewer's current seat
+and what the viewer list shows (joinedAt in integer epoch milliseconds, the precision the API
+prints). Why (bench/, issue 7): a per-stage metadata hash beside `seats` stored every userId three
+times (311 B per viewer at 100,000 viewers); one hash holding the seat and its metadata stores it
+twice (the sorted set needs its own copy). No session id is kept: sessions are found by
+(stage, userId), which the partial unique constraint `viewers_one_open_session` makes exact.
 
 Seat assignment is one Lua script: it reads every candidate stage's count and takes the seat in the
 same atomic step, so concurrent requests from any number of processes can never overfill a stage.
@@ -17,43 +20,73 @@ from dataclasses import dataclass
 
 from ivsproject.redis import get_redis, key
 
-# KEYS: none (keys derive from ARGV[1] = prefix; a single Redis node holds all presence).
-# ARGV: prefix, now, capacity, userId, explicit ("1"/"0"), candidate stage ids in preference order.
-# Returns {stageId, isNew(0/1), countAfter, previousStageId or ""} or {"", 0, 0, ""} when all are full.
-_ASSIGN = """
+# Lua helper shared by the scripts: the stage id of a `seats` value ("stageId|participantId|joinedAtMs";
+# a bare "stageId" as written before this layout reads as a seat without metadata).
+_SEAT_STAGE = """
+local function seat_stage(v)
+  if not v then return false end
+  local bar = string.find(v, '|', 1, true)
+  if bar then return string.sub(v, 1, bar - 1) end
+  return v
+end
+"""
+
+# ARGV: prefix, now, capacity, userId, explicit ("1"/"0"), participantId, joinedAtMs,
+#       generationKey, generation ("" = no check), counterKey ("" = no count), limit, counterTtl,
+#       then the candidate stage ids in preference order.
+# Returns {status, rateCount, stageId, isNew(0/1), countAfter, previousStageId or "", joinedAtMs}:
+#   status "limited": over the rate limit, nothing touched;
+#   status "stale": the caller's stage list is older than the registry generation, nothing touched
+#     (the rate count, when asked for, is made: the caller retries without one);
+#   status "full": no candidate has room; "ok": the seat (a kept seat keeps its joinedAt).
+_ASSIGN = (
+    _SEAT_STAGE
+    + """
 local prefix, now, cap, user, explicit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local pid, joined = ARGV[6], ARGV[7]
+local count = 0
+if ARGV[10] ~= '' then
+  count = redis.call('INCR', ARGV[10])
+  if count == 1 then redis.call('EXPIRE', ARGV[10], tonumber(ARGV[12])) end
+  if count > tonumber(ARGV[11]) then return {'limited', count, '', 0, 0, '', ''} end
+end
+if ARGV[9] ~= '' and redis.call('GET', ARGV[8]) ~= ARGV[9] then return {'stale', count, '', 0, 0, '', ''} end
 local seats = prefix .. ':seats'
-local current = redis.call('HGET', seats, user)
+local value = redis.call('HGET', seats, user)
+local current = seat_stage(value)
 if current and not redis.call('ZSCORE', prefix .. ':pres:' .. current, user) then
   redis.call('HDEL', seats, user)
   current = false
 end
 if current then
   local keep = (explicit == '0')
-  if explicit == '1' and ARGV[6] == current then keep = true end
+  if explicit == '1' and ARGV[13] == current then keep = true end
   if keep then
-    redis.call('ZADD', prefix .. ':pres:' .. current, 'XX', now, user)
-    return {current, 0, redis.call('ZCARD', prefix .. ':pres:' .. current), ''}
+    local z = prefix .. ':pres:' .. current
+    redis.call('ZADD', z, 'XX', now, user)
+    local kept = string.match(value, '^[^|]*|[^|]*|(%d+)$') or joined
+    redis.call('HSET', seats, user, current .. '|' .. pid .. '|' .. kept)
+    return {'ok', count, current, 0, redis.call('ZCARD', z), '', kept}
   end
 end
 local best, bestCount = nil, nil
-for i = 6, #ARGV do
+for i = 13, #ARGV do
   local c = redis.call('ZCARD', prefix .. ':pres:' .. ARGV[i])
   if c < cap and (bestCount == nil or c < bestCount) then
     best, bestCount = ARGV[i], c
   end
 end
-if best == nil then return {'', 0, 0, ''} end
+if best == nil then return {'full', count, '', 0, 0, '', ''} end
 local previous = ''
 if current then
   redis.call('ZREM', prefix .. ':pres:' .. current, user)
-  redis.call('HDEL', prefix .. ':meta:' .. current, user)
   previous = current
 end
 redis.call('ZADD', prefix .. ':pres:' .. best, now, user)
-redis.call('HSET', seats, user, best)
-return {best, 1, bestCount + 1, previous}
+redis.call('HSET', seats, user, best .. '|' .. pid .. '|' .. joined)
+return {'ok', count, best, 1, bestCount + 1, previous, joined}
 """
+)
 
 # ARGV: prefix, stageId, userId, now. Returns 1 when the viewer was tracked (and is refreshed).
 _HEARTBEAT = """
@@ -80,33 +113,67 @@ end
 return {count, 0}
 """
 
-# ARGV: prefix, stageId, userId. Frees the seat; returns the meta string (or false).
-_RELEASE = """
+# ARGV: prefix, stageId, userId. Frees the seat; returns its `seats` value when it was on this stage.
+_RELEASE = (
+    _SEAT_STAGE
+    + """
 local prefix, stage, user = ARGV[1], ARGV[2], ARGV[3]
-local meta = redis.call('HGET', prefix .. ':meta:' .. stage, user)
 redis.call('ZREM', prefix .. ':pres:' .. stage, user)
-redis.call('HDEL', prefix .. ':meta:' .. stage, user)
-if redis.call('HGET', prefix .. ':seats', user) == stage then redis.call('HDEL', prefix .. ':seats', user) end
-return meta
+local value = redis.call('HGET', prefix .. ':seats', user)
+if seat_stage(value) == stage then
+  redis.call('HDEL', prefix .. ':seats', user)
+  return value
+end
+return false
 """
+)
+
+# ARGV: prefix, stageId, userId, participantId, joinedAtMs. Rewrites the seat's metadata only while
+# the seat is still on this stage (a concurrent move or release wins). Returns 1 when written.
+_SET_META = (
+    _SEAT_STAGE
+    + """
+local seats = ARGV[1] .. ':seats'
+if seat_stage(redis.call('HGET', seats, ARGV[3])) ~= ARGV[2] then return 0 end
+redis.call('HSET', seats, ARGV[3], ARGV[2] .. '|' .. ARGV[4] .. '|' .. ARGV[5])
+return 1
+"""
+)
 
 # ARGV: prefix, stageId, cutoff, then userIds. Removes each viewer only if still silent since before
 # the cutoff (a heartbeat that raced the cleanup keeps the seat). Returns the removed userIds.
-_EXPIRE = """
+_EXPIRE = (
+    _SEAT_STAGE
+    + """
 local prefix, stage, cutoff = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local z = prefix .. ':pres:' .. stage
+local z, seats = prefix .. ':pres:' .. stage, prefix .. ':seats'
 local removed = {}
 for i = 4, #ARGV do
   local s = redis.call('ZSCORE', z, ARGV[i])
   if s and tonumber(s) < cutoff then
     redis.call('ZREM', z, ARGV[i])
-    redis.call('HDEL', prefix .. ':meta:' .. stage, ARGV[i])
-    if redis.call('HGET', prefix .. ':seats', ARGV[i]) == stage then redis.call('HDEL', prefix .. ':seats', ARGV[i]) end
+    if seat_stage(redis.call('HGET', seats, ARGV[i])) == stage then redis.call('HDEL', seats, ARGV[i]) end
     removed[#removed + 1] = ARGV[i]
   end
 end
 return removed
 """
+)
+
+# ARGV: prefix, stageId. Forgets a stage's presence: its sorted set and the seats pointing at it
+# (and the per-stage metadata hash of the layout before this one, should one be left).
+_DROP = (
+    _SEAT_STAGE
+    + """
+local prefix, stage = ARGV[1], ARGV[2]
+local z, seats = prefix .. ':pres:' .. stage, prefix .. ':seats'
+for _, user in ipairs(redis.call('ZRANGE', z, 0, -1)) do
+  if seat_stage(redis.call('HGET', seats, user)) == stage then redis.call('HDEL', seats, user) end
+end
+redis.call('DEL', z, prefix .. ':meta:' .. stage)
+return 1
+"""
+)
 
 
 @dataclass(frozen=True)
@@ -115,6 +182,28 @@ class Seat:
     is_new: bool
     count: int
     previous_stage_id: str | None
+    participant_id: str
+    joined_at: float  # epoch seconds, millisecond precision; a kept seat keeps its first join
+
+
+@dataclass(frozen=True)
+class SeatAttempt:
+    """One run of the seat script. `seat` is None when no candidate had room — or when `stale` (the
+    caller's stage list is out of date) or `limited` (over the rate limit): then nothing was touched."""
+
+    seat: Seat | None
+    stale: bool = False
+    limited: bool = False
+    rate_count: int | None = None
+
+
+@dataclass(frozen=True)
+class RateCount:
+    """A rate-limit count to make inside the seat script (INCR, EXPIRE on the window's first)."""
+
+    key: str
+    limit: int
+    ttl: int
 
 
 @dataclass(frozen=True)
@@ -123,7 +212,6 @@ class PresenceEntry:
     last_heartbeat: float
     participant_id: str
     joined_at: float
-    session_id: int | None
 
 
 def _prefix() -> str:
@@ -146,28 +234,78 @@ def now() -> float:
     return time.time()
 
 
-def assign_seat(*, user_id: str, candidates: list[str], capacity: int, explicit: bool, at: float) -> Seat | None:
-    result = _script(_ASSIGN)(args=[_prefix(), at, capacity, user_id, "1" if explicit else "0", *candidates])
-    stage_id, is_new, count, previous = result
-    if not stage_id:
-        return None
-    return Seat(stage_id, bool(int(is_new)), int(count), previous or None)
+def _ms(epoch: float) -> int:
+    return round(epoch * 1000)
 
 
-def set_meta(*, stage_id: str, user_id: str, participant_id: str, joined_at: float, session_id: int | None) -> None:
-    get_redis().hset(f"{_prefix()}:meta:{stage_id}", user_id, f"{participant_id}|{joined_at:.3f}|{session_id or ''}")
+def _seat_value(stage_id: str, participant_id: str, joined_at: float) -> str:
+    return f"{stage_id}|{participant_id}|{_ms(joined_at)}"
 
 
-def track(
-    *, stage_id: str, user_id: str, at: float, participant_id: str, joined_at: float, session_id: int | None
-) -> None:
+def assign_seat(
+    *,
+    user_id: str,
+    candidates: list[str],
+    capacity: int,
+    explicit: bool,
+    at: float,
+    participant_id: str,
+    generation: tuple[str, str] | None = None,
+    rate: RateCount | None = None,
+) -> SeatAttempt:
+    """Take (or keep) a seat among `candidates`, writing its metadata in the same step.
+
+    `generation` = (key, value): the script refuses ("stale") when the key holds anything else, so
+    a caller's cached stage list is checked in the same round trip that uses it. `rate`: the
+    request's rate-limit count is made first (over the limit nothing else happens).
+    Why (bench/, issue 7): the seat, its metadata and the rate-limit count were four round trips
+    per viewer token (~80 µs of CPU each in redis-py and the kernel); now one.
+    """
+    gen_key, gen_value = generation or ("", "")
+    result = _script(_ASSIGN)(
+        args=[
+            _prefix(),
+            at,
+            capacity,
+            user_id,
+            "1" if explicit else "0",
+            participant_id,
+            _ms(at),
+            gen_key,
+            gen_value,
+            rate.key if rate else "",
+            rate.limit if rate else 0,
+            rate.ttl if rate else 0,
+            *candidates,
+        ]
+    )
+    status, rate_count, stage_id, is_new, count, previous, joined = result
+    counted = int(rate_count) if rate else None
+    if status != "ok":
+        return SeatAttempt(seat=None, stale=status == "stale", limited=status == "limited", rate_count=counted)
+    seat = Seat(stage_id, bool(int(is_new)), int(count), previous or None, participant_id, int(joined) / 1000)
+    return SeatAttempt(seat=seat, rate_count=counted)
+
+
+def set_meta(*, stage_id: str, user_id: str, participant_id: str, joined_at: float) -> bool:
+    """Correct a seat's metadata (the participant id IVS issued, the session's join time) while the
+    seat is still on `stage_id`. Returns whether it was written."""
+    return bool(_script(_SET_META)(args=[_prefix(), stage_id, user_id, participant_id, _ms(joined_at)]))
+
+
+def track(*, stage_id: str, user_id: str, at: float, participant_id: str, joined_at: float) -> None:
     """Register a viewer without a capacity check (re-registration of a viewer IVS still serves)."""
     prefix = _prefix()
     pipe = get_redis().pipeline(transaction=True)
     pipe.zadd(f"{prefix}:pres:{stage_id}", {user_id: at})
-    pipe.hset(f"{prefix}:seats", user_id, stage_id)
-    pipe.hset(f"{prefix}:meta:{stage_id}", user_id, f"{participant_id}|{joined_at:.3f}|{session_id or ''}")
+    pipe.hset(f"{prefix}:seats", user_id, _seat_value(stage_id, participant_id, joined_at))
     pipe.execute()
+
+
+def seat_of(user_id: str) -> str | None:
+    """The stage id of the viewer's current seat (None when the viewer has none)."""
+    value = get_redis().hget(f"{_prefix()}:seats", user_id)
+    return value.split("|", 1)[0] if value else None
 
 
 def heartbeat(*, stage_id: str, user_id: str, at: float) -> bool:
@@ -190,18 +328,21 @@ def heartbeat_counted(
 
 
 def release(*, stage_id: str, user_id: str) -> PresenceEntry | None:
-    meta = _script(_RELEASE)(args=[_prefix(), stage_id, user_id])
-    return _entry(user_id, 0.0, meta) if meta else None
+    value = _script(_RELEASE)(args=[_prefix(), stage_id, user_id])
+    return _entry(stage_id, user_id, 0.0, value) if value else None
 
 
-def _entry(user_id: str, score: float, meta: str | None) -> PresenceEntry:
-    participant_id, joined, session = (meta or "||").split("|", 2)
+def _entry(stage_id: str, user_id: str, score: float, value: str | None) -> PresenceEntry:
+    """An entry from a `seats` value; metadata of a seat on another stage (or none) is unknown."""
+    parts = value.split("|", 2) if value else []
+    if len(parts) != 3 or parts[0] != stage_id:
+        return PresenceEntry(user_id=user_id, last_heartbeat=score, participant_id="", joined_at=score)
+    _stage, participant_id, joined = parts
     return PresenceEntry(
         user_id=user_id,
         last_heartbeat=score,
         participant_id=participant_id,
-        joined_at=float(joined) if joined else score,
-        session_id=int(session) if session else None,
+        joined_at=int(joined) / 1000 if joined.isdigit() else score,
     )
 
 
@@ -223,9 +364,9 @@ def active_count(stage_id: str, *, since: float) -> int:
 def get_entry(*, stage_id: str, user_id: str) -> PresenceEntry | None:
     pipe = get_redis().pipeline(transaction=False)
     pipe.zscore(f"{_prefix()}:pres:{stage_id}", user_id)
-    pipe.hget(f"{_prefix()}:meta:{stage_id}", user_id)
-    score, meta = pipe.execute()
-    return None if score is None else _entry(user_id, float(score), meta)
+    pipe.hget(f"{_prefix()}:seats", user_id)
+    score, value = pipe.execute()
+    return None if score is None else _entry(stage_id, user_id, float(score), value)
 
 
 def tracked(pairs: list[tuple[str, str]]) -> list[bool]:
@@ -244,33 +385,23 @@ def scores(*, stage_id: str, offset: int, limit: int) -> list[tuple[str, float]]
     return [(user, float(score)) for user, score in rows]
 
 
-def session_ids(*, stage_id: str, user_ids: list[str]) -> list[int | None]:
-    """The ViewerSession id recorded for each viewer (None when unknown), one round trip."""
-    if not user_ids:
-        return []
-    metas = get_redis().hmget(f"{_prefix()}:meta:{stage_id}", user_ids)
-    return [_entry(user, 0.0, meta).session_id for user, meta in zip(user_ids, metas, strict=True)]
-
-
 def page(*, stage_id: str, offset: int, limit: int) -> list[PresenceEntry]:
     """Viewers oldest heartbeat first, with their metadata, in two round trips."""
     client = get_redis()
     rows = client.zrange(f"{_prefix()}:pres:{stage_id}", offset, offset + limit - 1, withscores=True)
     if not rows:
         return []
-    metas = client.hmget(f"{_prefix()}:meta:{stage_id}", [user for user, _ in rows])
-    return [_entry(user, float(score), meta) for (user, score), meta in zip(rows, metas, strict=True)]
+    values = client.hmget(f"{_prefix()}:seats", [user for user, _ in rows])
+    return [_entry(stage_id, user, float(score), value) for (user, score), value in zip(rows, values, strict=True)]
 
 
-def expired(*, stage_id: str, cutoff: float, limit: int = 5000) -> list[PresenceEntry]:
-    client = get_redis()
-    rows = client.zrangebyscore(
+def expired(*, stage_id: str, cutoff: float, limit: int = 5000) -> list[tuple[str, float]]:
+    """(userId, last heartbeat) of viewers silent since before `cutoff`, oldest first. No metadata:
+    closing their sessions needs none (one round trip less per page of the cleanup)."""
+    rows = get_redis().zrangebyscore(
         f"{_prefix()}:pres:{stage_id}", "-inf", f"({cutoff}", start=0, num=limit, withscores=True
     )
-    if not rows:
-        return []
-    metas = client.hmget(f"{_prefix()}:meta:{stage_id}", [user for user, _ in rows])
-    return [_entry(user, float(score), meta) for (user, score), meta in zip(rows, metas, strict=True)]
+    return [(user, float(score)) for user, score in rows]
 
 
 def remove_expired(*, stage_id: str, cutoff: float, user_ids: list[str]) -> list[str]:
@@ -282,16 +413,5 @@ def remove_expired(*, stage_id: str, cutoff: float, user_ids: list[str]) -> list
 def drop_stage(stage_id: str) -> list[PresenceEntry]:
     """Forget a deleted stage's presence; returns who was there (to close their sessions)."""
     entries = page(stage_id=stage_id, offset=0, limit=1_000_000)
-    prefix = _prefix()
-    pipe = get_redis().pipeline(transaction=True)
-    for entry in entries:
-        pipe.eval(
-            "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end",
-            1,
-            f"{prefix}:seats",
-            entry.user_id,
-            stage_id,
-        )
-    pipe.delete(f"{prefix}:pres:{stage_id}", f"{prefix}:meta:{stage_id}")
-    pipe.execute()
+    _script(_DROP)(args=[_prefix(), stage_id])
     return entries

@@ -13,13 +13,16 @@ import logging
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
+from ivsproject.api import throttling
 from ivsproject.api.exceptions import NotFound, StageFull
 from ivsproject.redis import get_redis, key
+from stages import registry as stage_registry
 from stages import selectors as stage_selectors
 from stages.models import Stage
 from viewers import presence
@@ -39,30 +42,56 @@ class SeatGrant:
     seat: presence.Seat
 
 
-def viewer_seat_take(*, user_id: str, stage_arn: str | None) -> SeatGrant:
-    """Take (or keep) a viewer seat atomically; STAGE_FULL asks the autoscaler for capacity now."""
+def viewer_seat_take(
+    *, user_id: str, stage_arn: str | None, participant_id: str, rate_ticket: throttling.RateTicket | None = None
+) -> SeatGrant:
+    """Take (or keep) a viewer seat atomically; STAGE_FULL asks the autoscaler for capacity now.
+
+    `participant_id` is recorded with the seat (the token about to be minted carries it).
+    `rate_ticket`: the request's rate-limit count, still owed — made inside the seat script (or
+    here, before any other answer), exactly once: a limited client gets 429 before anything else.
+    """
     at = presence.now()
-    if stage_arn:
-        stage = stage_selectors.stage_by_arn(stage_arn)
-        candidates = [stage] if stage.status == Stage.Status.ACTIVE else []
-        seat = presence.assign_seat(
+    rate = _rate_count(rate_ticket)
+    try:
+        if stage_arn:
+            stage = stage_selectors.stage_by_arn(stage_arn)
+            by_id, candidates, registry = {stage.stage_id: stage}, [stage.stage_id], None
+            # A draining stage keeps its seated viewers (a refresh) but takes no new ones.
+            capacity = settings.STAGE_MAX_PARTICIPANTS if stage.status == Stage.Status.ACTIVE else 0
+        else:
+            registry = stage_selectors.assignable_registry_or_404()
+            by_id, candidates, capacity = registry.by_id, registry.assignable, settings.STAGE_MAX_PARTICIPANTS
+    except Exception:
+        if rate is not None:
+            throttling.settle(rate_ticket)  # counted before the error answer, as everywhere
+        raise
+    attempt = presence.assign_seat(
+        user_id=user_id,
+        candidates=candidates,
+        capacity=capacity,
+        explicit=bool(stage_arn),
+        at=at,
+        participant_id=participant_id,
+        generation=(stage_registry.generation_key(), registry.generation) if registry else None,
+        rate=rate,
+    )
+    if rate_ticket is not None and attempt.rate_count is not None:
+        throttling.enforce(rate_ticket, attempt.rate_count)
+    if attempt.stale:
+        # A stage changed since this process read the list: read it again (the generation first)
+        # and take the seat from that; the request was counted already, so no count this time.
+        registry = stage_selectors.assignable_registry_or_404(reload=True)
+        by_id = registry.by_id
+        attempt = presence.assign_seat(
             user_id=user_id,
-            candidates=[stage.stage_id],
-            capacity=settings.STAGE_MAX_PARTICIPANTS if candidates else 0,
-            explicit=True,
-            at=at,
-        )
-        by_id = {stage.stage_id: stage}
-    else:
-        stages = stage_selectors.assignable_stages_or_404()
-        by_id = {s.stage_id: s for s in stages}
-        seat = presence.assign_seat(
-            user_id=user_id,
-            candidates=list(by_id),
+            candidates=registry.assignable,
             capacity=settings.STAGE_MAX_PARTICIPANTS,
             explicit=False,
             at=at,
+            participant_id=participant_id,
         )
+    seat = attempt.seat
     if seat is None:
         if not stage_arn:
             _ask_for_capacity(waiting=user_id)
@@ -71,6 +100,15 @@ def viewer_seat_take(*, user_id: str, stage_arn: str | None) -> SeatGrant:
         _ask_for_capacity(waiting=None)
     stage_for_seat = by_id.get(seat.stage_id) or Stage.objects.get(arn__endswith=f"/{seat.stage_id}")
     return SeatGrant(stage=stage_for_seat, seat=seat)
+
+
+def _rate_count(ticket: throttling.RateTicket | None) -> presence.RateCount | None:
+    """The count to make in the seat script; None when nothing is owed (then the ticket is settled
+    here: limiting is off, or the request was already counted — `counted` — and is only enforced)."""
+    if ticket is None or ticket.counted is not None:
+        throttling.settle(ticket)
+        return None
+    return presence.RateCount(key=ticket.key, limit=ticket.limit, ttl=ticket.ttl)
 
 
 def _ask_for_capacity(*, waiting: str | None) -> None:
@@ -84,36 +122,104 @@ def _ask_for_capacity(*, waiting: str | None) -> None:
 
 
 def viewer_seat_release(*, grant: SeatGrant, user_id: str) -> None:
-    """Undo a fresh seat when minting its token failed."""
+    """Undo the seat when minting its token failed: a fresh seat goes back; a kept seat shows the
+    participant id of its open session again (the seat script wrote the unminted one)."""
     if grant.seat.is_new:
         presence.release(stage_id=grant.seat.stage_id, user_id=user_id)
-
-
-def viewer_session_open(*, grant: SeatGrant, user_id: str, participant_id: str) -> ViewerSession:
-    """Record the join (or a token refresh on the same seat) durably."""
-    at = _dt(presence.now())
-    if grant.seat.previous_stage_id:
-        _close_open_sessions(user_id=user_id, stage_id=grant.seat.previous_stage_id, reason=Reason.MOVED, at=at)
+        return
     session = ViewerSession.objects.filter(user_id=user_id, stage=grant.stage, left_at__isnull=True).first()
+    if session is not None:
+        presence.set_meta(
+            stage_id=grant.seat.stage_id,
+            user_id=user_id,
+            participant_id=session.participant_id,
+            joined_at=session.joined_at.timestamp(),
+        )
+
+
+def viewer_session_open(*, grant: SeatGrant, user_id: str, participant_id: str) -> None:
+    """Record the join (or a token refresh on the same seat) durably.
+
+    The seat script already wrote the seat's metadata (participant id, join time); it is rewritten
+    only when the durable record says otherwise (a session that was already open, or a participant
+    id that IVS chose when it minted the token).
+    """
+    seat = grant.seat
+    # A new seat's session starts when the seat was taken (the same instant presence shows).
+    at = _dt(seat.joined_at) if seat.is_new else _dt(presence.now())
+    session = None
+    if seat.previous_stage_id:
+        _close_open_sessions(user_id=user_id, stage_id=seat.previous_stage_id, reason=Reason.MOVED, at=at)
+    if not seat.is_new or seat.previous_stage_id:
+        session = ViewerSession.objects.filter(user_id=user_id, stage=grant.stage, left_at__isnull=True).first()
+    # else a brand-new seat: almost never an open session. Why (bench/, issue 7): the SELECT first
+    # and the transaction around the INSERT were ~600 µs of CPU per viewer token; the partial unique
+    # constraint `viewers_one_open_session` turns the rare exception (a concurrent request for the
+    # same viewer, a session Redis forgot) into an IntegrityError, handled below.
     if session is None:
-        try:
-            with transaction.atomic():
-                session = ViewerSession.objects.create(
-                    user_id=user_id, stage=grant.stage, participant_id=participant_id, joined_at=at, last_heartbeat=at
+        if _session_insert(user_id=user_id, stage=grant.stage, participant_id=participant_id, at=at):
+            if participant_id != seat.participant_id or not seat.is_new:
+                presence.set_meta(
+                    stage_id=seat.stage_id, user_id=user_id, participant_id=participant_id, joined_at=at.timestamp()
                 )
-        except IntegrityError:  # a concurrent request for the same viewer opened it first
-            session = ViewerSession.objects.get(user_id=user_id, stage=grant.stage, left_at__isnull=True)
+            return
+        session = ViewerSession.objects.get(user_id=user_id, stage=grant.stage, left_at__isnull=True)
     if session.participant_id != participant_id:
         session.participant_id = participant_id
         session.save(update_fields=["participant_id"])
-    presence.set_meta(
-        stage_id=grant.seat.stage_id,
-        user_id=user_id,
-        participant_id=participant_id,
-        joined_at=session.joined_at.timestamp(),
-        session_id=session.pk,
-    )
-    return session
+    joined = session.joined_at.timestamp()
+    if participant_id != seat.participant_id or round(joined * 1000) != round(seat.joined_at * 1000):
+        presence.set_meta(stage_id=seat.stage_id, user_id=user_id, participant_id=participant_id, joined_at=joined)
+
+
+def _session_insert(*, user_id: str, stage: Stage, participant_id: str, at: datetime) -> bool:
+    """INSERT an open session; False when one is open already (the partial unique constraint).
+
+    Why (bench/, issue 7): a plain INSERT through the cursor, not `Model.save()` — the ORM's
+    instance, pre/post-save machinery and SQL compiler were ~100 µs of CPU of the ~300 µs the
+    INSERT cost per viewer token. Columns come from the model; values are adapted by the backend,
+    so SQLite works as PostgreSQL does.
+    """
+    when = connection.ops.adapt_datetimefield_value(at)
+    params: list[Any] = [user_id, stage.pk, participant_id, when, when, "", 0.0]
+    try:
+        if connection.in_atomic_block:
+            # Inside a transaction a failed INSERT would break it: a savepoint keeps it usable.
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(_insert_sql(), params)
+        else:
+            # Autocommit: one statement is its own transaction; no BEGIN/COMMIT round trips.
+            with connection.cursor() as cursor:
+                cursor.execute(_insert_sql(), params)
+    except IntegrityError:
+        return False
+    return True
+
+
+_INSERT_FIELDS = (
+    "user_id",
+    "stage",
+    "participant_id",
+    "joined_at",
+    "last_heartbeat",
+    "leave_reason",
+    "watched_seconds",
+)
+
+
+def _insert_sql() -> str:
+    sql = _INSERT_SQL.get(connection.vendor)
+    if sql is None:
+        meta, quote = ViewerSession._meta, connection.ops.quote_name
+        column_of = {f.name: f.column for f in meta.concrete_fields if f.column}
+        columns = ", ".join(quote(column_of[name]) for name in _INSERT_FIELDS)
+        placeholders = ", ".join(["%s"] * len(_INSERT_FIELDS))
+        sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
+        _INSERT_SQL[connection.vendor] = sql
+    return sql
+
+
+_INSERT_SQL: dict[str, str] = {}
 
 
 def _close(session: ViewerSession, *, reason: str, at: datetime) -> bool:
@@ -159,7 +265,7 @@ def viewer_heartbeat(*, user_id: str, stage_arn: str) -> None:
                 )
         except IntegrityError:
             session = ViewerSession.objects.get(user_id=user_id, stage=stage, left_at__isnull=True)
-    other = get_redis().hget(f"{key('presence')}:seats", user_id)
+    other = presence.seat_of(user_id)
     if other and other != stage.stage_id:
         presence.release(stage_id=other, user_id=user_id)
         _close_open_sessions(user_id=user_id, stage_id=other, reason=Reason.MOVED, at=when)
@@ -169,7 +275,6 @@ def viewer_heartbeat(*, user_id: str, stage_arn: str) -> None:
         at=at,
         participant_id=session.participant_id,
         joined_at=session.joined_at.timestamp(),
-        session_id=session.pk,
     )
 
 
@@ -233,9 +338,7 @@ def viewers_cleanup(*, now: float | None = None) -> CleanupReport:
             if not entries:
                 break
             report.sessions_closed += _close_timed_out(stage, entries)
-            removed = presence.remove_expired(
-                stage_id=stage.stage_id, cutoff=cutoff, user_ids=[e.user_id for e in entries]
-            )
+            removed = presence.remove_expired(stage_id=stage.stage_id, cutoff=cutoff, user_ids=[u for u, _ in entries])
             report.expired += len(removed)
             if len(removed) < len(entries) and len(entries) < 5000:
                 break
@@ -281,8 +384,8 @@ def _close_many(sessions: list[ViewerSession], *, reason: str, end_of: dict[int,
 _BATCH = 1000
 
 
-def _close_timed_out(stage: Stage, entries: list[presence.PresenceEntry]) -> int:
-    last_by_user = {e.user_id: _dt(e.last_heartbeat) for e in entries}
+def _close_timed_out(stage: Stage, entries: list[tuple[str, float]]) -> int:
+    last_by_user = {user: _dt(last) for user, last in entries}
     users = list(last_by_user)
     closed = 0
     for i in range(0, len(users), _BATCH):
@@ -295,21 +398,22 @@ def _close_timed_out(stage: Stage, entries: list[presence.PresenceEntry]) -> int
     return closed
 
 
-# Flushed last-heartbeat times are bucketed to this many seconds, so a page of 1,000 live viewers
-# costs a handful of `UPDATE ... WHERE id IN (...)` statements instead of 1,000 row updates. The
-# stored time is the bucket's start: a lower bound, at most this much behind the real heartbeat.
+# Flushed last-heartbeat times are bucketed to this many seconds (the stored time is the bucket's
+# start: a lower bound, at most this much behind the real heartbeat), so a flushed row changes at
+# most once per bucket and the ORM path groups a page into a handful of UPDATEs.
 _FLUSH_BUCKET_SECONDS = 10
 
 
 # Each viewer's time is flushed on one cleanup tick in this many (by a hash of the user id), so a
-# tick reads metadata for and writes a tenth of the audience: ≤ 5 minutes of lag at the default
-# 30 s interval. The flushed time is only read when Redis lost a viewer's presence (orphans).
+# tick writes a tenth of the audience: ≤ 5 minutes of lag at the default 30 s interval. The
+# flushed time is only read when Redis lost a viewer's presence (orphans).
 _FLUSH_EVERY_TICKS = 10
 
 
 def _flush_heartbeats(stages: list[Stage]) -> int:
-    """Copy live viewers' last-heartbeat times into their open sessions, in batches (never
-    moving a stored time backwards). Used only if Redis loses its data (orphan cleanup)."""
+    """Copy live viewers' last-heartbeat times into their open sessions, found by (stage, userId),
+    in batches (never moving a stored time backwards). Used only if Redis loses its data (orphan
+    cleanup)."""
     tick = int(get_redis().incr(key("cleanup", "flush-tick"))) % _FLUSH_EVERY_TICKS
     flushed = 0
     for stage in stages:
@@ -319,19 +423,41 @@ def _flush_heartbeats(stages: list[Stage]) -> int:
             if not rows:
                 break
             offset += len(rows)
-            due = [(user, at) for user, at in rows if zlib.crc32(user.encode()) % _FLUSH_EVERY_TICKS == tick]
-            ids = presence.session_ids(stage_id=stage.stage_id, user_ids=[user for user, _ in due])
-            buckets: dict[int, list[int]] = {}
-            for (_user, at), session_id in zip(due, ids, strict=True):
-                if session_id:
-                    bucket = int(at // _FLUSH_BUCKET_SECONDS) * _FLUSH_BUCKET_SECONDS
-                    buckets.setdefault(bucket, []).append(session_id)
-            for bucket, session_ids in buckets.items():
-                when = _dt(bucket)
-                flushed += ViewerSession.objects.filter(
-                    pk__in=session_ids, left_at__isnull=True, last_heartbeat__lt=when
-                ).update(last_heartbeat=when)
+            due = [
+                (user, int(at // _FLUSH_BUCKET_SECONDS) * _FLUSH_BUCKET_SECONDS)
+                for user, at in rows
+                if zlib.crc32(user.encode()) % _FLUSH_EVERY_TICKS == tick
+            ]
+            for i in range(0, len(due), _BATCH):
+                flushed += _flush_batch(stage, due[i : i + _BATCH])
     return flushed
+
+
+def _flush_batch(stage: Stage, due: list[tuple[str, int]]) -> int:
+    """Set last_heartbeat = the bucketed time for each (userId, time) whose open session on `stage`
+    has an older one. Returns the rows changed."""
+    if connection.vendor != "postgresql":
+        buckets: dict[int, list[str]] = {}
+        for user, bucket in due:
+            buckets.setdefault(bucket, []).append(user)
+        return sum(
+            ViewerSession.objects.filter(
+                stage=stage, user_id__in=users, left_at__isnull=True, last_heartbeat__lt=_dt(bucket)
+            ).update(last_heartbeat=_dt(bucket))
+            for bucket, users in buckets.items()
+        )
+    # PostgreSQL: one UPDATE ... FROM (VALUES ...) joined on the open-session key, as `_close_many`
+    # (the sessions' ids are no longer kept in Redis; the partial unique index finds each row).
+    table = ViewerSession._meta.db_table
+    values = ", ".join(["(%s, %s::timestamptz)"] * len(due))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS s SET last_heartbeat = v.at "  # noqa: S608
+            f"FROM (VALUES {values}) AS v(user_id, at) "
+            f"WHERE s.stage_id = %s AND s.user_id = v.user_id AND s.left_at IS NULL AND s.last_heartbeat < v.at",
+            [*(value for user, bucket in due for value in (user, _dt(bucket))), stage.pk],
+        )
+        return cursor.rowcount
 
 
 def _close_orphans(stages: list[Stage], *, cutoff: float) -> int:

@@ -71,7 +71,6 @@ def seed_expired(count: int) -> None:
             at=last,
             participant_id=session.participant_id,
             joined_at=last - WATCHED,
-            session_id=session.pk,
         )
 
 
@@ -80,9 +79,7 @@ def seed_hot_master(count: int) -> None:
     assert stage is not None
     at = presence.now()
     for n in range(count):
-        presence.track(
-            stage_id=stage.stage_id, user_id=f"hot-{n}", at=at, participant_id="p", joined_at=at, session_id=None
-        )
+        presence.track(stage_id=stage.stage_id, user_id=f"hot-{n}", at=at, participant_id="p", joined_at=at)
 
 
 def cleanup_then_hang(after: int) -> None:

@@ -21,9 +21,7 @@ from viewers import presence
 
 def track_viewer(stage, user_id):
     now = time.time()
-    presence.track(
-        stage_id=stage.stage_id, user_id=user_id, at=now, participant_id=f"p-{user_id}", joined_at=now, session_id=None
-    )
+    presence.track(stage_id=stage.stage_id, user_id=user_id, at=now, participant_id=f"p-{user_id}", joined_at=now)
 
 
 @pytest.fixture

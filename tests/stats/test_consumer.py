@@ -61,9 +61,7 @@ async def subscribe(communicator: WebsocketCommunicator) -> dict:
 
 def track_viewer(stage, user_id: str) -> None:
     now = time.time()
-    presence.track(
-        stage_id=stage.stage_id, user_id=user_id, at=now, participant_id=f"p-{user_id}", joined_at=now, session_id=None
-    )
+    presence.track(stage_id=stage.stage_id, user_id=user_id, at=now, participant_id=f"p-{user_id}", joined_at=now)
 
 
 async def test_subscribe_sends_a_snapshot_at_once(master_stage, connect):

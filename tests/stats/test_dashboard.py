@@ -37,9 +37,7 @@ def test_dashboard_is_for_staff_only(client, db):
 def test_dashboard_embeds_the_snapshot_history_and_capacity(client, staff, master_stage, settings):
     settings.STAGE_MAX_PARTICIPANTS = 40
     now = time.time()
-    presence.track(
-        stage_id=master_stage.stage_id, user_id="u1", at=now, participant_id="p1", joined_at=now, session_id=None
-    )
+    presence.track(stage_id=master_stage.stage_id, user_id="u1", at=now, participant_id="p1", joined_at=now)
     stats_history_record(total_viewers=3, at=now - 60)
     client.force_login(staff)
 

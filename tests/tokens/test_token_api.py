@@ -110,7 +110,8 @@ def test_viewer_token_assigns_least_loaded_stage_master_first(api, master_stage,
 
 def test_viewer_token_skips_draining_stages(api, master_stage):
     other = stage_create(name="draining")
-    Stage.objects.filter(pk=other.pk).update(status=Stage.Status.DRAINING)
+    other.status = Stage.Status.DRAINING
+    other.save(update_fields=["status"])
     arns = {api.post("/api/token/viewer", {"userId": f"v{n}"}).json()["data"]["stageArn"] for n in range(3)}
     assert arns == {master_stage.arn}
 
