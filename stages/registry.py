@@ -75,12 +75,13 @@ def load() -> StageRegistry:
         generation = client.get(gen_key)
     stages = list(Stage.objects.exclude(status=Stage.Status.DELETED))
     stages.sort(key=lambda s: (not s.is_master, s.created_at, s.id))
-    has_master = bool(stages) and stages[0].is_master
+    active = [s.stage_id for s in stages if s.status == Stage.Status.ACTIVE]
+    # The master sorts first; without an active master there is no live stream (404).
+    has_master = bool(active) and stages[0].is_master and stages[0].stage_id == active[0]
     registry = StageRegistry(
         generation=generation,
         by_id={s.stage_id: s for s in stages},
-        # No master, no live stream: nothing is assignable (the token path answers 404).
-        assignable=[s.stage_id for s in stages if s.status == Stage.Status.ACTIVE] if has_master else [],
+        assignable=active if has_master else [],
         has_master=has_master,
         loaded_at=time.monotonic(),
     )
