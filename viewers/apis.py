@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import time
 
-from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.validators import ProhibitSurrogateCharactersValidator
 from rest_framework.views import APIView
 
 from ivsproject.api import throttling
 from ivsproject.api.envelope import ok
 from ivsproject.api.fastpath import FastAnswer, FastRequest
-from ivsproject.api.fields import StrictCharField
+from ivsproject.api.plainbody import PlainBody
 from ivsproject.api.schema import envelope_responses
 from stages import selectors as stage_selectors
 from viewers import presence, selectors, services
@@ -63,57 +59,8 @@ def _live_stage_id(stage_arn: str) -> str:
     return stage.stage_id
 
 
-def _plain_fields(serializer_class: type[serializers.Serializer]) -> dict[str, int] | None:
-    """{field: max_length} when every field of the serializer is a required StrictCharField with
-    nothing but the standard validators (so `_plain_body` can tell for sure that a body passes),
-    else None — then every body goes through the serializer."""
-    serializer = serializer_class()
-    if type(serializer).validate is not serializers.Serializer.validate:
-        return None
-    limits = {}
-    for name, field in serializer.fields.items():
-        if (
-            not isinstance(field, StrictCharField)
-            or type(field).to_internal_value is not StrictCharField.to_internal_value
-            or type(field).run_validation is not serializers.CharField.run_validation
-            or field.source != name
-            or hasattr(serializer, f"validate_{name}")
-            or not (field.required and field.trim_whitespace)
-            or field.allow_blank
-            or field.allow_null
-            or field.min_length is not None
-            or field.max_length is None
-            or not {type(v) for v in field.validators} <= _STANDARD_VALIDATORS
-        ):
-            return None
-        limits[name] = field.max_length
-    return limits
-
-
-_STANDARD_VALIDATORS = {MaxLengthValidator, ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator}
-_REFUSED_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # StrictCharField's + surrogates
-_HEARTBEAT_FIELDS = _plain_fields(ViewerStageSerializer)
-
-
-def _plain_body(data: object) -> dict[str, str] | None:
-    """The validated data when the body certainly passes ViewerStageSerializer unchanged (strings
-    of allowed length and characters, nothing to trim); None means "let the serializer decide" —
-    with its exact errors. Why (bench/, issue 7): DRF builds and deep-copies the fields and runs
-    five validators per field on every request — ~13% of the heartbeat's server time."""
-    if _HEARTBEAT_FIELDS is None or type(data) is not dict:
-        return None
-    clean = {}
-    for name, max_length in _HEARTBEAT_FIELDS.items():
-        value = data.get(name)
-        if (
-            type(value) is not str
-            or not 0 < len(value) <= max_length
-            or value != value.strip()
-            or _REFUSED_CHARS.search(value)
-        ):
-            return None
-        clean[name] = value
-    return clean
+# Why (bench/, issue 7): see ivsproject/api/plainbody.py.
+_HEARTBEAT_BODY = PlainBody(ViewerStageSerializer)
 
 
 class ViewerHeartbeatApi(APIView):
@@ -130,7 +77,7 @@ class ViewerHeartbeatApi(APIView):
     def post(self, request: Request) -> Response:
         ticket = throttling.take_deferred(request)  # (already counted when the fast path tried first)
         try:
-            valid = _plain_body(request.data)
+            valid = _HEARTBEAT_BODY.validate(request.data)
             if valid is None:
                 body = ViewerStageSerializer(data=request.data)
                 body.is_valid(raise_exception=True)
@@ -163,7 +110,7 @@ def heartbeat_fast(request: FastRequest) -> FastAnswer | None:
     trip as `ViewerHeartbeatApi.post`, for a body that certainly validates, a stage known live and
     a tracked viewer under its rate limit. None hands the request to Django (ViewerHeartbeatApi),
     with the count already made travelling along so nothing is counted twice."""
-    valid = _plain_body(request.data)
+    valid = _HEARTBEAT_BODY.validate(request.data)
     if valid is None:
         return None
     user_id, stage_arn = valid["userId"], valid["stageArn"]

@@ -1,5 +1,5 @@
-"""A WSGI front that answers the hottest request — a tracked viewer's heartbeat — without Django's
-request machinery, and hands everything else to Django unchanged.
+"""A WSGI front that answers the hottest requests — a tracked viewer's heartbeat, a viewer token —
+without Django's request machinery, and hands everything else to Django unchanged.
 
 Why (bench/, issue 7): a 100,000-viewer event is ~3,400 heartbeats/s. Through Django (WSGIRequest,
 twelve middleware, URL resolving, DRF's Request/negotiation/auth/throttle/render) a heartbeat cost
@@ -13,7 +13,9 @@ How it stays exactly the Django answer:
   method and path, no query string, a body that is a JSON object in UTF-8 of the declared length,
   a valid API key, and whatever the handler itself checks. Any doubt, any exception: the request
   goes to Django with its body rewound, and Django answers as it always did (errors, 429s,
-  re-registration, language, everything).
+  re-registration, language, everything). A handler whose operation has side effects (a viewer
+  token takes a seat) never lets Django run it again: when the operation fails, the handler hands
+  its error over (`HandOff`) and the route's view raises it, so Django renders that same error.
 - The success response's headers are learned from Django: the first 200 that Django gives for a
   route and a given request "shape" (the inputs the middleware's headers depend on: language,
   HTTPS, Accept, Content-Type) is recorded, minus the per-request headers, and reused for that
@@ -38,11 +40,14 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
+from django.db import close_old_connections
+from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 from django.urls import resolve
 from django.utils import translation
 from prometheus_client import Counter
 from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 
 from ivsproject.api import metrics
 from ivsproject.api.authentication import match_secret
@@ -83,6 +88,27 @@ class FastRequest:
 class FastAnswer:
     data: Any
     message: Any = None
+
+
+class HandOff(Exception):
+    """Raised by a handler whose operation already ran (it has side effects) and failed: Django
+    answers the request by raising `error` in the route's view (`raise_handed_off`) — the same
+    answer as if the view had run the operation, and the operation never runs twice."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(error)
+        self.error = error
+
+
+def raise_handed_off(request: HttpRequest | Request) -> None:
+    """First thing in the Django view of a fast route with side effects: re-raise the error the
+    fast path's run of the operation ended in, if it did."""
+    error = request.META.pop(HANDOFF_ENVIRON_KEY, None)
+    if error is not None:
+        raise error
+
+
+HANDOFF_ENVIRON_KEY = "ivs.fast_path.handed_off"
 
 
 Handler = Callable[[FastRequest], FastAnswer | None]
@@ -139,13 +165,18 @@ class FastPathApplication:
                 # As LocaleMiddleware: the request's language stays active in this thread.
                 if translation.get_language() != shape[0]:
                     translation.activate(shape[0])
+                close_old_connections()  # as Django's request_started / request_finished
                 answer = route.handler(request)
                 if answer is not None:
                     payload = _renderer.render(success_body(answer.data, answer.message))
+            except HandOff as handoff:
+                environ[HANDOFF_ENVIRON_KEY] = handoff.error
+                answer = None
             except Exception:  # Django answers (and logs) whatever went wrong, as it always did
                 logger.debug("fast path handed a request to Django", exc_info=True)
                 answer = None
             finally:
+                close_old_connections()
                 request_id_var.reset(token)
             if request.precounted is not None:
                 environ[PRECOUNTED_ENVIRON_KEY] = request.precounted

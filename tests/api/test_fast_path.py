@@ -221,3 +221,99 @@ def test_off_switch(master_stage, settings):
     before = served()
     assert [app.post(HEARTBEAT, body)[0] for _ in range(3)] == [200, 200, 200]
     assert served() == before
+
+
+# --- the viewer token: an operation with side effects ------------------------------------------
+
+TOKEN = "/api/token/viewer"
+
+
+def token_served(outcome="served"):
+    return (
+        REGISTRY.get_sample_value("ivs_fast_path_requests_total", {"route": "api/token/viewer", "outcome": outcome})
+        or 0.0
+    )
+
+
+def token_comparable(status, headers, content):
+    body = json.loads(content)
+    for volatile in ("timestamp",):
+        body.pop(volatile)
+    data = body["data"]
+    for volatile in ("token", "participantId", "expiresAt", "userId"):
+        assert isinstance(data.pop(volatile), str)
+    kept = [(n, v) for n, v in headers if n.lower() not in ("x-request-id", "content-length")]
+    return status, sorted(kept), body
+
+
+@pytest.mark.usefixtures("keyed")
+@pytest.mark.parametrize("language", ["", "en"])
+def test_fast_token_is_djangos_token(master_stage, settings, language):
+    app = fresh_app()
+    headers = {"HTTP_ACCEPT_LANGUAGE": language} if language else {}
+    before = token_served()
+    learned = app.post(TOKEN, {"userId": "t1"}, **headers)
+    fast = app.post(TOKEN, {"userId": "t2"}, **headers)
+    assert token_served() == before + 1
+    settings.API_FAST_PATH = False
+    django_only = app.post(TOKEN, {"userId": "t3", "stageArn": ""}, **headers)
+    assert token_served() == before + 1
+    assert fast[0] == 200
+    learned_view, fast_view, django_view = (token_comparable(*a) for a in (learned, fast, django_only))
+    # currentViewers counts up by one per new viewer; everything else is the same answer.
+    assert [v[2]["data"].pop("currentViewers") for v in (learned_view, fast_view, django_view)] == [1, 2, 3]
+    assert learned_view == fast_view == django_view
+    assert json.loads(fast[2])["data"]["userId"] == "t2"
+    # The fast token is a real seat and a real session.
+    from viewers.models import ViewerSession
+
+    assert ViewerSession.objects.filter(user_id="t2", left_at__isnull=True).count() == 1
+    assert presence.get_entry(stage_id=master_stage.stage_id, user_id="t2") is not None
+
+
+@pytest.mark.usefixtures("keyed")
+def test_a_failed_fast_token_is_answered_by_django_without_running_again(master_stage, monkeypatch):
+    from stages.ivs import participant_token
+
+    app = fresh_app()
+    app.post(TOKEN, {"userId": "t1"})
+    calls = []
+    real = participant_token.mint_token
+
+    def failing(**kwargs):
+        calls.append(kwargs["user_id"])
+        raise RuntimeError("signing device unavailable")
+
+    monkeypatch.setattr(participant_token, "mint_token", failing)
+    before = token_served("django")
+    status, _, content = app.post(TOKEN, {"userId": "t2"})
+    assert status == 500 and json.loads(content)["error"]["code"] == "TOKEN_GENERATION_FAILED"
+    assert calls == ["t2"]  # minted once: Django raised the fast path's error, it did not retry
+    assert token_served("django") == before + 1
+    assert presence.get_entry(stage_id=master_stage.stage_id, user_id="t2") is None  # seat given back
+    monkeypatch.setattr(participant_token, "mint_token", real)
+    assert app.post(TOKEN, {"userId": "t2"})[0] == 200
+
+
+@pytest.mark.usefixtures("keyed")
+def test_fast_token_errors_are_djangos(master_stage, settings):
+    app = fresh_app()
+    app.post(TOKEN, {"userId": "t1"})
+    settings.STAGE_MAX_PARTICIPANTS = 1
+    status, _, content = app.post(TOKEN, {"userId": "t2"})
+    assert status == 503 and json.loads(content)["error"]["code"] == "STAGE_FULL"
+    status, _, content = app.post(TOKEN, {"userId": "t2", "stageArn": UNKNOWN_ARN})
+    assert status == 404
+    status, _, content = app.post(TOKEN, {"userId": ""})
+    assert status == 400 and json.loads(content)["error"]["code"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.usefixtures("keyed")
+def test_fast_token_rate_limit_counts_each_request_once(master_stage, settings):
+    app = fresh_app()
+    app.post(TOKEN, {"userId": "t0"})
+    settings.RATE_LIMIT_PER_MINUTE = 3
+    before = token_served()
+    answers = [app.post(TOKEN, {"userId": f"t{i}"}, REMOTE_ADDR="10.7.7.7")[0] for i in range(1, 5)]
+    assert answers == [200, 200, 200, 429]
+    assert token_served() == before + 3
