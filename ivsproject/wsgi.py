@@ -6,7 +6,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ivsproject.settings")
 django_application = get_wsgi_application()
 
 from ivsproject.api.checks import run_startup_checks  # noqa: E402
-from ivsproject.api.fastpath import FastPathApplication  # noqa: E402
+from ivsproject.api.fastpath import FastPathApplication, FastRoute  # noqa: E402
 from tokens.apis import viewer_token_fast  # noqa: E402
 from viewers.apis import heartbeat_fast  # noqa: E402
 
@@ -14,5 +14,8 @@ run_startup_checks()
 
 # The production web server's app: the happy path of the two hot requests skips Django's request
 # machinery (ivsproject/api/fastpath.py); every other request is Django's, unchanged.
-FAST_ROUTES = {("POST", "/api/viewer/heartbeat"): heartbeat_fast, ("POST", "/api/token/viewer"): viewer_token_fast}
+FAST_ROUTES = {
+    ("POST", "/api/viewer/heartbeat"): FastRoute(heartbeat_fast),
+    ("POST", "/api/token/viewer"): FastRoute(viewer_token_fast, database=True),
+}
 application = FastPathApplication(django_application, FAST_ROUTES)

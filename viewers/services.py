@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils.translation import gettext as _
 
 from ivsproject.api import throttling
@@ -189,8 +189,16 @@ def _session_insert(*, user_id: str, stage: Stage, participant_id: str, at: date
                 cursor.execute(_insert_sql(), params)
         else:
             # Autocommit: one statement is its own transaction; no BEGIN/COMMIT round trips.
-            with connection.cursor() as cursor:
-                cursor.execute(_insert_sql(), params)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(_insert_sql(), params)
+            except (OperationalError, InterfaceError):
+                # A dead persistent connection (the database restarted; the token fast path skips
+                # the per-request health check): once more on a fresh one. Had the first INSERT
+                # committed after all, the retry meets the open session (IntegrityError below).
+                connection.close()
+                with connection.cursor() as cursor:
+                    cursor.execute(_insert_sql(), params)
     except IntegrityError:
         return False
     return True

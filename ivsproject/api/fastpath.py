@@ -40,7 +40,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 from django.urls import resolve
@@ -114,9 +114,17 @@ HANDOFF_ENVIRON_KEY = "ivs.fast_path.handed_off"
 Handler = Callable[[FastRequest], FastAnswer | None]
 
 
+@dataclass(frozen=True)
+class FastRoute:
+    handler: Handler
+    # The handler uses the database: its connections are looked after as in a Django request.
+    database: bool = False
+
+
 @dataclass
 class _Route:
     handler: Handler
+    database: bool
     label: str  # the Django route pattern, as MetricsMiddleware labels it
     method: str
     templates: dict[tuple, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
@@ -134,9 +142,11 @@ def is_enabled() -> bool:
 class FastPathApplication:
     """WSGI app: fast routes first, Django for everything else (see the module docstring)."""
 
-    def __init__(self, django_app: Callable[..., Iterable[bytes]], routes: Mapping[tuple[str, str], Handler]):
+    def __init__(self, django_app: Callable[..., Iterable[bytes]], routes: Mapping[tuple[str, str], FastRoute]):
         self.django_app = django_app
-        self.routes = {key: _Route(handler, resolve(key[1]).route, key[0]) for key, handler in routes.items()}
+        self.routes = {
+            key: _Route(route.handler, route.database, resolve(key[1]).route, key[0]) for key, route in routes.items()
+        }
         self._languages: dict[tuple[str | None, str], str] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -165,7 +175,8 @@ class FastPathApplication:
                 # As LocaleMiddleware: the request's language stays active in this thread.
                 if translation.get_language() != shape[0]:
                     translation.activate(shape[0])
-                close_old_connections()  # as Django's request_started / request_finished
+                if route.database:
+                    _request_started()
                 answer = route.handler(request)
                 if answer is not None:
                     payload = _renderer.render(success_body(answer.data, answer.message))
@@ -176,7 +187,8 @@ class FastPathApplication:
                 logger.debug("fast path handed a request to Django", exc_info=True)
                 answer = None
             finally:
-                close_old_connections()
+                if route.database:
+                    _request_finished()
                 request_id_var.reset(token)
             if request.precounted is not None:
                 environ[PRECOUNTED_ENVIRON_KEY] = request.precounted
@@ -275,6 +287,34 @@ class FastPathApplication:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         return self.django_app(environ, learning_start_response)
+
+
+def _request_started() -> None:
+    """Django's request_started for database connections (drop one that is too old or that failed
+    and no longer works), minus the per-request health check.
+
+    Why (bench/, issue 7): with CONN_HEALTH_CHECKS each request's first query is preceded by a
+    `SELECT 1` round trip — ~100 µs of CPU of a viewer token's ~1 ms (client and server). The fast
+    routes' one common write reconnects and retries once itself when its connection is dead
+    (`viewers.services._session_insert`); a rarer statement on a dead connection fails this one
+    request (its error answered by Django) and the connection is dropped at its end, as Django
+    does without health checks. Django's own requests keep their health checks.
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.in_atomic_block:
+            continue  # see _request_finished
+        conn.close_if_unusable_or_obsolete()
+        if conn.connection is not None:
+            conn.health_check_done = True  # type: ignore[attr-defined]  # (Django >= 4.1, BaseDatabaseWrapper)
+
+
+def _request_finished() -> None:
+    """Django's request_finished for database connections (`close_old_connections`), except for a
+    connection inside a transaction: that is a test's (Django's test client disconnects the same
+    handler), or Django's next request drops it."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
 
 
 def _refuse(constant: str) -> Any:

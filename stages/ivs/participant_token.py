@@ -34,8 +34,15 @@ _DEV_KEY_WAIT_SECONDS = 10.0
 
 
 def new_participant_id() -> str:
-    """12 alphanumerics, the shape of the participant ids IVS itself issues."""
-    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(12))
+    """12 alphanumerics, the shape of the participant ids IVS itself issues, uniformly random.
+
+    Why (bench/, issue 7): `secrets.choice` per character was 12 reads of the OS's random source,
+    ~35 µs of a viewer token; one read of random bytes, keeping those below the largest multiple
+    of 62 (no modulo bias), is ~3 µs."""
+    chars: list[str] = []
+    while len(chars) < 12:
+        chars += [_ALPHANUMERIC[b % 62] for b in secrets.token_bytes(24) if b < 248][: 12 - len(chars)]
+    return "".join(chars)
 
 
 def generate_key_pair() -> tuple[str, str]:

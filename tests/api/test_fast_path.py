@@ -38,6 +38,20 @@ class Wsgi:
         return int(out["status"].split()[0]), out["headers"], content
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_test_transaction():
+    """As Django's test client does: Django's request signals must not close the test's
+    connection (it is inside the test's transaction) while the app is called directly."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 def fresh_app():
     """A new production app (nothing learned yet) with the production route table."""
     return Wsgi(FastPathApplication(wsgi.django_application, wsgi.FAST_ROUTES))
@@ -317,3 +331,29 @@ def test_fast_token_rate_limit_counts_each_request_once(master_stage, settings):
     answers = [app.post(TOKEN, {"userId": f"t{i}"}, REMOTE_ADDR="10.7.7.7")[0] for i in range(1, 5)]
     assert answers == [200, 200, 200, 429]
     assert token_served() == before + 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("keyed")
+def test_fast_token_reconnects_when_the_database_dropped_its_connection(master_stage):
+    """The fast path skips Django's per-request `SELECT 1`; the session INSERT reconnects itself."""
+    from django.db import connection
+
+    from viewers.models import ViewerSession
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database server that can end a connection (PostgreSQL)")
+    import psycopg
+
+    app = fresh_app()
+    assert app.post(TOKEN, {"userId": "t1"})[0] == 200  # learned
+    before = token_served()
+    assert app.post(TOKEN, {"userId": "t2"})[0] == 200
+    assert token_served() == before + 1
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    status, _, content = app.post(TOKEN, {"userId": "t3"})
+    assert status == 200, content
+    assert token_served() == before + 2
+    assert ViewerSession.objects.filter(user_id="t3", left_at__isnull=True).count() == 1
