@@ -1,7 +1,7 @@
 """`make run-prod`: the production topology (Procfile) on this machine's PostgreSQL and Redis.
 
     web     granian (WSGI), one worker per core          HTTP API on PORT (default 8000)
-    ws      daphne                                       /ws on WS_PORT (default 8001)
+    ws, ws2 daphne, one per core                         /ws on WS_PORT, WS2_PORT (8001, 8002)
     worker  celery worker                                autoscale, cleanup, stats pushes
     beat    celery beat (exactly one)
 
@@ -88,6 +88,7 @@ def main() -> int:
         env.setdefault(name, value)
     env.setdefault("WEB_PORT", env.get("PORT", "8000"))
     env.setdefault("WS_PORT", "8001")
+    env.setdefault("WS2_PORT", "8002")
     env.setdefault("PYTHONUNBUFFERED", "1")
     # Several web workers: prometheus-client aggregates them through files (ivsproject/api/metrics.py).
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR / "prometheus"))
@@ -114,7 +115,7 @@ def main() -> int:
                 "",
                 "  IVS real-time control API — production topology (Procfile)",
                 f"  API        http://{host}:{env['WEB_PORT']}   (granian, {workers} workers)",
-                f"  WebSocket  ws://{host}:{env['WS_PORT']}/ws   (daphne)",
+                f"  WebSocket  ws://{host}:{env['WS_PORT']}/ws and :{env['WS2_PORT']}/ws   (daphne x2)",
                 f"  API key    x-api-key: {key}   (secrets: {SECRETS_FILE.relative_to(ROOT)})",
                 f"  Database   {env['DATABASE_URL']}",
                 f"  Redis      {env['REDIS_URL']}",
