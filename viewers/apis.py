@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -16,7 +14,7 @@ from ivsproject.api.fastpath import FastAnswer, FastRequest
 from ivsproject.api.plainbody import PlainBody
 from ivsproject.api.schema import envelope_responses
 from stages import selectors as stage_selectors
-from viewers import presence, selectors, services
+from viewers import selectors, services
 from viewers.serializers import (
     HeartbeatResultSerializer,
     LeaveResultSerializer,
@@ -26,38 +24,6 @@ from viewers.serializers import (
     ViewerStageSerializer,
     WatchDurationSerializer,
 )
-
-# Stage ARNs the database confirmed live in the last few seconds: ARN -> (stage id, valid until).
-_LIVE_STAGES: dict[str, tuple[str, float]] = {}
-_LIVE_STAGE_TTL_SECONDS = 5.0
-_LIVE_STAGES_MAX = 1024
-
-
-def _cached_live_stage_id(stage_arn: str) -> str | None:
-    """The stage id when the database confirmed the stage live in the last few seconds, else None."""
-    hit = _LIVE_STAGES.get(stage_arn)
-    return hit[0] if hit is not None and hit[1] > time.monotonic() else None
-
-
-def _live_stage_id(stage_arn: str) -> str:
-    """The stage id of a live stage (400/404 exactly as `stage_by_arn`), from the database at most
-    once per ARN per few seconds per process.
-
-    Why (bench/, issue 7): the stage lookup was one database query plus a connection health check
-    per heartbeat — ~45% of the endpoint's server time, and heartbeats are 100,000 viewers / 30 s.
-    Staleness cannot change an answer: a deleted stage's presence is dropped with it, so a
-    heartbeat for it misses below and takes the full path, which looks the stage up again (404).
-    """
-    now = time.monotonic()
-    hit = _LIVE_STAGES.get(stage_arn)
-    if hit is not None and hit[1] > now:
-        return hit[0]
-    stage = stage_selectors.stage_by_arn(stage_arn)
-    if len(_LIVE_STAGES) >= _LIVE_STAGES_MAX:  # stages come and go; keep the map bounded
-        _LIVE_STAGES.clear()
-    _LIVE_STAGES[stage_arn] = (stage.stage_id, now + _LIVE_STAGE_TTL_SECONDS)
-    return stage.stage_id
-
 
 # Why (bench/, issue 7): see ivsproject/api/plainbody.py.
 _HEARTBEAT_BODY = PlainBody(ViewerStageSerializer)
@@ -83,22 +49,18 @@ class ViewerHeartbeatApi(APIView):
                 body.is_valid(raise_exception=True)
                 valid = body.validated_data
             user_id, stage_arn = valid["userId"], valid["stageArn"]
-            stage_id = _live_stage_id(stage_arn)
+            stage_id = stage_selectors.live_stage_id(stage_arn)
         except Exception:
             throttling.settle(ticket)  # a limited client gets 429, not the error, as before
             raise
         # Fast path, one Redis round trip: count the request and refresh a tracked viewer of a live
         # stage. Anything else (untracked viewer, re-registration, a moved seat) takes the full
         # service path, which is what every heartbeat did before.
-        at = presence.now()
-        if ticket is None or ticket.counted is not None:
-            throttling.settle(ticket)
-            tracked = presence.heartbeat(stage_id=stage_id, user_id=user_id, at=at)
-        else:
-            count, tracked = presence.heartbeat_counted(
-                stage_id=stage_id, user_id=user_id, at=at, counter_key=ticket.key, limit=ticket.limit,
-                counter_ttl=ticket.ttl,
-            )  # fmt: skip
+        if ticket is not None and ticket.counted is not None:
+            throttling.settle(ticket)  # counted by the fast path already: only enforced here
+            ticket = None
+        count, tracked = services.viewer_heartbeat_refresh(stage_id=stage_id, user_id=user_id, rate_ticket=ticket)
+        if ticket is not None and count is not None:
             throttling.enforce(ticket, count)
         if not tracked:
             services.viewer_heartbeat(user_id=user_id, stage_arn=stage_arn)
@@ -114,21 +76,14 @@ def heartbeat_fast(request: FastRequest) -> FastAnswer | None:
     if valid is None:
         return None
     user_id, stage_arn = valid["userId"], valid["stageArn"]
-    stage_id = _cached_live_stage_id(stage_arn)
+    stage_id = stage_selectors.live_stage_id_cached(stage_arn)
     if stage_id is None:
         return None
     ticket = throttling.ticket_of(request.environ)
-    at = presence.now()
-    if ticket is None:
-        tracked = presence.heartbeat(stage_id=stage_id, user_id=user_id, at=at)
-    else:
-        count, tracked = presence.heartbeat_counted(
-            stage_id=stage_id, user_id=user_id, at=at, counter_key=ticket.key, limit=ticket.limit,
-            counter_ttl=ticket.ttl,
-        )  # fmt: skip
-        if not tracked or count > ticket.limit:
-            request.precounted = count
-            return None
+    count, tracked = services.viewer_heartbeat_refresh(stage_id=stage_id, user_id=user_id, rate_ticket=ticket)
+    if ticket is not None and count is not None and (not tracked or count > ticket.limit):
+        request.precounted = count
+        return None
     if not tracked:
         return None
     return FastAnswer({"userId": user_id, "stageArn": stage_arn, "heartbeatUpdated": True}, _("心跳更新成功"))

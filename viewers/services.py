@@ -251,6 +251,25 @@ def _close_open_sessions(*, user_id: str, stage_id: str, reason: str, at: dateti
     return closed
 
 
+def viewer_heartbeat_refresh(
+    *, stage_id: str, user_id: str, rate_ticket: throttling.RateTicket | None
+) -> tuple[int | None, bool]:
+    """The heartbeat's hot path, one Redis round trip: refresh a tracked viewer of a live stage and,
+    when a rate-limit ticket is owed, count the request in the same script. Returns (the window's
+    count or None, tracked); over the limit nothing is refreshed. Anything else (an untracked
+    viewer, a moved seat) is `viewer_heartbeat`'s.
+
+    Why (bench/, issue 7): the rate-limit INCR and the refresh were two round trips per heartbeat.
+    """
+    at = presence.now()
+    if rate_ticket is None:
+        return None, presence.heartbeat(stage_id=stage_id, user_id=user_id, at=at)
+    return presence.heartbeat_counted(
+        stage_id=stage_id, user_id=user_id, at=at, counter_key=rate_ticket.key, limit=rate_ticket.limit,
+        counter_ttl=rate_ticket.ttl,
+    )  # fmt: skip
+
+
 def viewer_heartbeat(*, user_id: str, stage_arn: str) -> None:
     stage = stage_selectors.stage_by_arn(stage_arn)
     at = presence.now()
