@@ -11,47 +11,18 @@ load rows of `python -m bench` are the numbers that count; this tells which line
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
 from bench.env import bench_env
-from bench.load import client_ip
-from bench.rows import TOKEN_ENV
+from bench.rows import TOKEN_ENV, wsgi_call
 
 
 def _caller(app, api_key: str) -> Callable[[str, bytes, int], str]:  # type: ignore[no-untyped-def]
-    def call(path: str, body: bytes, i: int) -> str:
-        out: dict[str, str] = {}
-
-        def start_response(status: str, headers: list, exc_info: object = None) -> None:
-            out["status"] = status
-
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "80",
-            "HTTP_HOST": "127.0.0.1",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_X_API_KEY": api_key,
-            "HTTP_X_FORWARDED_FOR": client_ip(i),
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr,
-            "wsgi.url_scheme": "http",
-        }
-        b"".join(app(environ, start_response))
-        return out["status"]
-
-    return call
+    return lambda path, body, i: wsgi_call(app, api_key, path, i, method="POST", body=body)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -600,11 +600,11 @@ def scale_rows(ctx: Context) -> list[Row]:
 def _server_time(app, api_key: str, path: str, count: int = 300) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """In-process time of the whole Django stack (middleware, view, rendering), no network."""
     for i in range(30):
-        _wsgi_get(app, api_key, path, i)
+        wsgi_call(app, api_key, path, i)
     times = []
     for i in range(count):
         started = time.perf_counter()
-        status = _wsgi_get(app, api_key, path, 100_000 + i)
+        status = wsgi_call(app, api_key, path, 100_000 + i)
         times.append((time.perf_counter() - started) * 1000)
         if not status.startswith("200"):
             raise RuntimeError(f"{path} answered {status}")
@@ -616,14 +616,15 @@ def _server_time(app, api_key: str, path: str, count: int = 300) -> dict[str, fl
     }
 
 
-def _wsgi_get(app, api_key: str, path: str, i: int) -> str:  # type: ignore[no-untyped-def]
+def wsgi_call(app, api_key: str, path: str, i: int, *, method: str = "GET", body: bytes = b"") -> str:  # type: ignore[no-untyped-def]
+    """One request through a WSGI app in this process, as viewer `i` behind the proxy; the status."""
     out: dict[str, str] = {}
 
     def start_response(status: str, headers: list, exc_info: object = None) -> None:
         out["status"] = status
 
     environ = {
-        "REQUEST_METHOD": "GET",
+        "REQUEST_METHOD": method,
         "PATH_INFO": path,
         "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1",
@@ -633,12 +634,14 @@ def _wsgi_get(app, api_key: str, path: str, i: int) -> str:  # type: ignore[no-u
         "REMOTE_ADDR": "127.0.0.1",
         "HTTP_X_API_KEY": api_key,
         "HTTP_X_FORWARDED_FOR": load.client_ip(200_000 + i),
-        "wsgi.input": io.BytesIO(b""),
+        "wsgi.input": io.BytesIO(body),
         "wsgi.errors": sys.stderr,
         "wsgi.url_scheme": "http",
     }
+    if body:
+        environ.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
     b"".join(app(environ, start_response))
     return out["status"]
 
 
-__all__ = ["ROOT", "Context", "Row", "correctness_row", "fanout_rows", "http_rows", "scale_rows"]
+__all__ = ["ROOT", "Context", "Row", "correctness_row", "fanout_rows", "http_rows", "scale_rows", "wsgi_call"]

@@ -78,3 +78,19 @@ def staff_client(client, db):
     user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-for-tests-only")
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Presence's clock, pinned and advanced by hand (heartbeats, timeouts, watch time)."""
+    from viewers import presence
+
+    class Clock:
+        t = 1_800_000_000.0
+
+        def advance(self, seconds):
+            self.t += seconds
+
+    c = Clock()
+    monkeypatch.setattr(presence, "now", lambda: c.t)
+    return c

@@ -91,11 +91,7 @@ class ViewerTokenApi(APIView):
         raise_handed_off(request)  # the fast path took this token request and it failed: that answer
         ticket = throttling.take_deferred(request)
         try:
-            valid = _VIEWER_TOKEN_BODY.validate(request.data)
-            if valid is None:
-                body = ViewerTokenRequestSerializer(data=request.data)
-                body.is_valid(raise_exception=True)
-                valid = body.validated_data
+            valid = _VIEWER_TOKEN_BODY.validated(request.data)
         except Exception:
             throttling.settle(ticket)  # a limited client gets 429, not the error
             raise

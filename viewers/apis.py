@@ -43,11 +43,7 @@ class ViewerHeartbeatApi(APIView):
     def post(self, request: Request) -> Response:
         ticket = throttling.take_deferred(request)  # (already counted when the fast path tried first)
         try:
-            valid = _HEARTBEAT_BODY.validate(request.data)
-            if valid is None:
-                body = ViewerStageSerializer(data=request.data)
-                body.is_valid(raise_exception=True)
-                valid = body.validated_data
+            valid = _HEARTBEAT_BODY.validated(request.data)
             user_id, stage_arn = valid["userId"], valid["stageArn"]
             stage_id = stage_selectors.live_stage_id(stage_arn)
         except Exception:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
 from rest_framework import serializers
@@ -36,7 +37,17 @@ class PlainBody:
     certainly passes it unchanged, else None ("let the serializer decide")."""
 
     def __init__(self, serializer_class: type[serializers.Serializer]):
+        self.serializer_class = serializer_class
         self.fields = _plain_fields(serializer_class)
+
+    def validated(self, data: object) -> dict[str, Any]:
+        """The validated data: proven here when it can be, else by the serializer (its errors)."""
+        valid = self.validate(data)
+        if valid is None:
+            serializer = self.serializer_class(data=data)
+            serializer.is_valid(raise_exception=True)
+            return dict(serializer.validated_data)
+        return valid
 
     def validate(self, data: object) -> dict[str, str] | None:
         if self.fields is None or type(data) is not dict:

@@ -64,10 +64,12 @@ def served(outcome="served"):
     )
 
 
-def comparable(status, headers, content):
-    """An answer without what differs per request (id, length, timestamp)."""
+def comparable(status, headers, content, volatile_data=()):
+    """An answer without what differs per request (id, length, timestamp, and `volatile_data`)."""
     body = json.loads(content)
     body.pop("timestamp")
+    for name in volatile_data:
+        assert isinstance(body["data"].pop(name), str)
     kept = [(n, v) for n, v in headers if n.lower() not in ("x-request-id", "content-length")]
     return status, sorted(kept), body
 
@@ -77,6 +79,15 @@ def keyed(settings):
     settings.API_SECRET_KEYS = [KEY]
     settings.RATE_LIMIT_PER_MINUTE = 0
     settings.API_FAST_PATH = True
+
+
+def armed(stage):
+    """A fresh app that has learned the heartbeat's shape, and the body of its joined viewer v1."""
+    app = fresh_app()
+    join(app, "v1")
+    body = {"userId": "v1", "stageArn": stage.arn}
+    app.post(HEARTBEAT, body)
+    return app, body
 
 
 def join(app, user):
@@ -108,10 +119,7 @@ def test_fast_answer_is_djangos_answer(master_stage, settings, language):
 
 @pytest.mark.usefixtures("keyed")
 def test_fast_heartbeat_refreshes_presence(master_stage, monkeypatch):
-    app = fresh_app()
-    join(app, "v1")
-    body = {"userId": "v1", "stageArn": master_stage.arn}
-    app.post(HEARTBEAT, body)
+    app, body = armed(master_stage)
     monkeypatch.setattr(presence, "now", lambda: 2_000_000_000.0)
     before = served()
     status, _, _ = app.post(HEARTBEAT, body)
@@ -121,10 +129,7 @@ def test_fast_heartbeat_refreshes_presence(master_stage, monkeypatch):
 
 @pytest.mark.usefixtures("keyed")
 def test_request_id_and_metrics_as_the_middleware_gives_them(master_stage):
-    app = fresh_app()
-    join(app, "v1")
-    body = {"userId": "v1", "stageArn": master_stage.arn}
-    app.post(HEARTBEAT, body)
+    app, body = armed(master_stage)
     labels = {"method": "POST", "route": "api/viewer/heartbeat", "status": "200"}
     counted = REGISTRY.get_sample_value("ivs_http_requests_total", labels) or 0.0
     status, headers, _ = app.post(HEARTBEAT, body, HTTP_X_REQUEST_ID="trace-123")
@@ -176,10 +181,7 @@ def test_trimmed_fields_are_left_to_the_serializer(master_stage):
 
 @pytest.mark.usefixtures("keyed")
 def test_untracked_viewer_is_re_registered_by_django(master_stage, client, settings):
-    app = fresh_app()
-    join(app, "v1")
-    body = {"userId": "v1", "stageArn": master_stage.arn}
-    app.post(HEARTBEAT, body)
+    app, body = armed(master_stage)
     presence.release(stage_id=master_stage.stage_id, user_id="v1")
     status, _, content = app.post(HEARTBEAT, body)
     assert status == 200, content
@@ -208,10 +210,7 @@ def test_rate_limit_counts_each_request_once(master_stage, settings):
 
 @pytest.mark.usefixtures("keyed")
 def test_redis_failure_gets_djangos_error_answer(master_stage, monkeypatch, settings):
-    app = fresh_app()
-    join(app, "v1")
-    body = {"userId": "v1", "stageArn": master_stage.arn}
-    app.post(HEARTBEAT, body)
+    app, body = armed(master_stage)
 
     def down(**kwargs):
         raise redis.ConnectionError("Redis is down")
@@ -249,15 +248,8 @@ def token_served(outcome="served"):
     )
 
 
-def token_comparable(status, headers, content):
-    body = json.loads(content)
-    for volatile in ("timestamp",):
-        body.pop(volatile)
-    data = body["data"]
-    for volatile in ("token", "participantId", "expiresAt", "userId"):
-        assert isinstance(data.pop(volatile), str)
-    kept = [(n, v) for n, v in headers if n.lower() not in ("x-request-id", "content-length")]
-    return status, sorted(kept), body
+def token_comparable(*answer):
+    return comparable(*answer, volatile_data=("token", "participantId", "expiresAt", "userId"))
 
 
 @pytest.mark.usefixtures("keyed")

@@ -14,19 +14,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    class Clock:
-        t = 1_800_000_000.0
-
-        def advance(self, seconds):
-            self.t += seconds
-
-    c = Clock()
-    monkeypatch.setattr(presence, "now", lambda: c.t)
-    return c
-
-
-@pytest.fixture
 def limited(api, settings, monkeypatch):
     """A rate limit of 3 per minute on a pinned django-ratelimit clock (no window edge mid-test)."""
     settings.RATE_LIMIT_PER_MINUTE = 3

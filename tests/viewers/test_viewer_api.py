@@ -9,19 +9,6 @@ from viewers.tasks import cleanup_viewers
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    class Clock:
-        t = 1_800_000_000.0
-
-        def advance(self, seconds):
-            self.t += seconds
-
-    c = Clock()
-    monkeypatch.setattr(presence, "now", lambda: c.t)
-    return c
-
-
 def _join(api, user, **body):
     response = api.post("/api/token/viewer", {"userId": user, **body})
     assert response.status_code == 200, response.json()
