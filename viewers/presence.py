@@ -17,8 +17,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from ivsproject.redis import get_redis, key
+from ivsproject.redis import get_redis, key, run_script
 
 # Lua helper shared by the scripts: the stage id of a `seats` value ("stageId|participantId|joinedAtMs";
 # a bare "stageId" as written before this layout reads as a seat without metadata).
@@ -230,6 +231,10 @@ def _script(source: str):  # type: ignore[no-untyped-def]
 _SCRIPTS: dict[int, dict[str, object]] = {}
 
 
+def _run(source: str, args: list) -> Any:
+    return run_script(_script(source), args)
+
+
 def now() -> float:
     return time.time()
 
@@ -262,8 +267,9 @@ def assign_seat(
     per viewer token (~80 µs of CPU each in redis-py and the kernel); now one.
     """
     gen_key, gen_value = generation or ("", "")
-    result = _script(_ASSIGN)(
-        args=[
+    result = _run(
+        _ASSIGN,
+        [
             _prefix(),
             at,
             capacity,
@@ -277,7 +283,7 @@ def assign_seat(
             rate.limit if rate else 0,
             rate.ttl if rate else 0,
             *candidates,
-        ]
+        ],
     )
     status, rate_count, stage_id, is_new, count, previous, joined = result
     counted = int(rate_count) if rate else None
@@ -290,7 +296,7 @@ def assign_seat(
 def set_meta(*, stage_id: str, user_id: str, participant_id: str, joined_at: float) -> bool:
     """Correct a seat's metadata (the participant id IVS issued, the session's join time) while the
     seat is still on `stage_id`. Returns whether it was written."""
-    return bool(_script(_SET_META)(args=[_prefix(), stage_id, user_id, participant_id, _ms(joined_at)]))
+    return bool(_run(_SET_META, [_prefix(), stage_id, user_id, participant_id, _ms(joined_at)]))
 
 
 def track(*, stage_id: str, user_id: str, at: float, participant_id: str, joined_at: float) -> None:
@@ -309,7 +315,7 @@ def seat_of(user_id: str) -> str | None:
 
 
 def heartbeat(*, stage_id: str, user_id: str, at: float) -> bool:
-    return bool(_script(_HEARTBEAT)(args=[_prefix(), stage_id, user_id, at]))
+    return bool(_run(_HEARTBEAT, [_prefix(), stage_id, user_id, at]))
 
 
 def heartbeat_counted(
@@ -321,14 +327,12 @@ def heartbeat_counted(
     Why (bench/, issue 7): the rate-limit INCR and the presence refresh were two round trips per
     heartbeat, each ~60–100 µs of CPU in redis-py and the kernel (plus a wait on Redis).
     """
-    count, tracked = _script(_HEARTBEAT_COUNTED)(
-        args=[_prefix(), stage_id, user_id, at, counter_key, limit, counter_ttl]
-    )
+    count, tracked = _run(_HEARTBEAT_COUNTED, [_prefix(), stage_id, user_id, at, counter_key, limit, counter_ttl])
     return int(count), bool(int(tracked))
 
 
 def release(*, stage_id: str, user_id: str) -> PresenceEntry | None:
-    value = _script(_RELEASE)(args=[_prefix(), stage_id, user_id])
+    value = _run(_RELEASE, [_prefix(), stage_id, user_id])
     return _entry(stage_id, user_id, 0.0, value) if value else None
 
 
@@ -407,11 +411,11 @@ def expired(*, stage_id: str, cutoff: float, limit: int = 5000) -> list[tuple[st
 def remove_expired(*, stage_id: str, cutoff: float, user_ids: list[str]) -> list[str]:
     if not user_ids:
         return []
-    return list(_script(_EXPIRE)(args=[_prefix(), stage_id, cutoff, *user_ids]))
+    return list(_run(_EXPIRE, [_prefix(), stage_id, cutoff, *user_ids]))
 
 
 def drop_stage(stage_id: str) -> list[PresenceEntry]:
     """Forget a deleted stage's presence; returns who was there (to close their sessions)."""
     entries = page(stage_id=stage_id, offset=0, limit=1_000_000)
-    _script(_DROP)(args=[_prefix(), stage_id])
+    _run(_DROP, [_prefix(), stage_id])
     return entries

@@ -349,3 +349,20 @@ def test_fast_token_reconnects_when_the_database_dropped_its_connection(master_s
     assert status == 200, content
     assert token_served() == before + 2
     assert ViewerSession.objects.filter(user_id="t3", left_at__isnull=True).count() == 1
+
+
+@pytest.mark.usefixtures("keyed")
+def test_scripts_reload_after_redis_forgot_them(master_stage):
+    """The hot paths call their Redis scripts by SHA; a Redis that restarted (no scripts) still
+    answers them: the call falls back to redis-py's load-and-retry."""
+    from ivsproject.redis import get_redis
+
+    app, body = armed(master_stage)
+    get_redis().script_flush()
+    before = served()
+    status, _, content = app.post(HEARTBEAT, body)
+    assert status == 200, content
+    assert served() == before + 1
+    get_redis().script_flush()
+    status, _, content = app.post(TOKEN, {"userId": "t9"})
+    assert status == 200, content
