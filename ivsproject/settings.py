@@ -63,7 +63,7 @@ RATE_LIMIT_PER_MINUTE = _int("RATE_LIMIT_PER_MINUTE", 100)
 TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
 # Bodies above this are refused from Content-Length before a byte is read (our bodies are tiny).
 API_MAX_BODY_BYTES = _int("API_MAX_BODY_BYTES", 64 * 1024)
-# The viewer heartbeat's happy path skips Django on the WSGI server (ivsproject/api/fastpath.py).
+# The viewer heartbeat and viewer token skip Django on the WSGI server (ivsproject/api/fastpath.py).
 API_FAST_PATH = env.bool("API_FAST_PATH", default=True)
 WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[])
 # Admin login: this many failures per client address within the window, then 429 until it ends.
