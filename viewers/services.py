@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.utils.translation import gettext as _
 
 from ivsproject.api import throttling
@@ -211,15 +220,25 @@ def _execute_autocommit(sql: str, params: list[Any]) -> None:
     `prepare=True` sends only the values after the first time (per connection). Errors still come
     out as Django's (IntegrityError, OperationalError) and mark the connection as Django does.
     """
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql":
+        with db.cursor() as django_cursor:
+            django_cursor.execute(sql, params)
         return
-    import psycopg
+    db.ensure_connection()
+    raw = db.connection
+    prepared = getattr(_PREPARED, "cursor", None)
+    if prepared is None or prepared.connection is not raw or prepared.closed:
+        import psycopg
 
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+        # Reused while its connection lives: a new cursor per statement cost ~60 µs more. One
+        # per thread (Django's connections are per thread); a new connection replaces it.
+        prepared = _PREPARED.cursor = psycopg.Cursor(raw)
+    with db.wrap_database_errors:
+        prepared.execute(sql, params, prepare=True)
+
+
+_PREPARED = threading.local()
 
 
 _INSERT_FIELDS = (
