@@ -366,3 +366,48 @@ def test_scripts_reload_after_redis_forgot_them(master_stage):
     get_redis().script_flush()
     status, _, content = app.post(TOKEN, {"userId": "t9"})
     assert status == 200, content
+
+
+ODD_HEARTBEAT_BODIES = [
+    '{"userId": "v1", "stageArn": "%(arn)s", "extra": {"nested": [1, 2]}}',
+    '{"userId": "v1", "userId": "v1", "stageArn": "%(arn)s"}',
+    '{"userId": "v1\\u2028", "stageArn": "%(arn)s"}',
+    '{"userId": "\\u4e2d\\u6587\\ud83d\\ude00", "stageArn": "%(arn)s"}',
+    '{"userId": "\\ud800", "stageArn": "%(arn)s"}',
+    '{"userId": "' + "x" * 128 + '", "stageArn": "%(arn)s"}',
+    '{"userId": "' + "x" * 129 + '", "stageArn": "%(arn)s"}',
+    '{"userId": "v1\\t", "stageArn": "%(arn)s"}',
+    '{"userId": "", "stageArn": "%(arn)s"}',
+    '{"userId": null, "stageArn": "%(arn)s"}',
+    '{"userId": ["v1"], "stageArn": "%(arn)s"}',
+    '{"userId": "v1", "stageArn": "%(arn)s "}',
+    '{"userId": "v1", "stageArn": "%(arn)s/.."}',
+    '{"userId": "v1", "stageArn": "%(arn)s"} trailing',
+    '\ufeff{"userId": "v1", "stageArn": "%(arn)s"}',
+    '{"userId": "v1", "stageArn": "%(arn)s", "n": Infinity}',
+    "{}",
+    "",
+]
+
+
+@pytest.mark.usefixtures("keyed")
+@pytest.mark.parametrize("template", ODD_HEARTBEAT_BODIES)
+@pytest.mark.parametrize("path", [HEARTBEAT, TOKEN])
+def test_odd_bodies_get_the_same_answer_with_and_without_the_fast_path(master_stage, settings, template, path):
+    """Whatever the body, the fast path either answers exactly as Django would or lets Django
+    answer — never a 500, never a different status or error."""
+    app, _ = armed(master_stage)
+    app.post(TOKEN, {"userId": "t0"})  # the token route learned too
+    raw = template % {"arn": master_stage.arn}
+    fast = app.post(path, None, raw=raw)
+    settings.API_FAST_PATH = False
+    slow = app.post(path, None, raw=raw)
+    assert fast[0] < 500 or fast[0] == slow[0] == 503, fast[2]
+
+    def essence(answer):
+        body = json.loads(answer[2])
+        if body["success"]:
+            return answer[0], {k: v for k, v in body["data"].items() if k in ("userId", "stageArn", "heartbeatUpdated")}
+        return answer[0], body["error"]["code"], body["error"]["message"]
+
+    assert essence(fast) == essence(slow)
