@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from django.conf import settings
 from django.db import (
-    DEFAULT_DB_ALIAS,
     IntegrityError,
-    InterfaceError,
-    OperationalError,
     connection,
-    connections,
     transaction,
 )
 from django.utils.translation import gettext as _
@@ -35,6 +29,7 @@ from stages import registry as stage_registry
 from stages import selectors as stage_selectors
 from stages.models import Stage
 from viewers import presence
+from viewers import sessions as session_store
 from viewers.models import ViewerSession
 
 logger = logging.getLogger(__name__)
@@ -166,7 +161,7 @@ def viewer_session_open(*, grant: SeatGrant, user_id: str, participant_id: str) 
     # constraint `viewers_one_open_session` turns the rare exception (a concurrent request for the
     # same viewer, a session Redis forgot) into an IntegrityError, handled below.
     if session is None:
-        if _session_insert(user_id=user_id, stage=grant.stage, participant_id=participant_id, at=at):
+        if session_store.insert_open(user_id=user_id, stage=grant.stage, participant_id=participant_id, at=at):
             if participant_id != seat.participant_id or not seat.is_new:
                 presence.set_meta(
                     stage_id=seat.stage_id, user_id=user_id, participant_id=participant_id, joined_at=at.timestamp()
@@ -181,110 +176,12 @@ def viewer_session_open(*, grant: SeatGrant, user_id: str, participant_id: str) 
         presence.set_meta(stage_id=seat.stage_id, user_id=user_id, participant_id=participant_id, joined_at=joined)
 
 
-def _session_insert(*, user_id: str, stage: Stage, participant_id: str, at: datetime) -> bool:
-    """INSERT an open session; False when one is open already (the partial unique constraint).
-
-    Why (bench/, issue 7): a plain INSERT through the cursor, not `Model.save()` — the ORM's
-    instance, pre/post-save machinery and SQL compiler were ~100 µs of CPU of the ~300 µs the
-    INSERT cost per viewer token. Columns come from the model; values are adapted by the backend,
-    so SQLite works as PostgreSQL does.
-    """
-    when = connection.ops.adapt_datetimefield_value(at)
-    params: list[Any] = [user_id, stage.pk, participant_id, when, when, "", 0.0]
-    try:
-        if connection.in_atomic_block:
-            # Inside a transaction a failed INSERT would break it: a savepoint keeps it usable.
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(_insert_sql(), params)
-        else:
-            # Autocommit: one statement is its own transaction; no BEGIN/COMMIT round trips.
-            try:
-                _execute_autocommit(_insert_sql(), params)
-            except (OperationalError, InterfaceError):
-                # A dead persistent connection (the database restarted; the token fast path skips
-                # the per-request health check): once more on a fresh one. Had the first INSERT
-                # committed after all, the retry meets the open session (IntegrityError below).
-                connection.close()
-                _execute_autocommit(_insert_sql(), params)
-    except IntegrityError:
-        return False
-    return True
-
-
-def _execute_autocommit(sql: str, params: list[Any]) -> None:
-    """One statement outside any transaction; on PostgreSQL as a prepared statement.
-
-    Why (bench/, issue 7): Django's psycopg cursors bind parameters on the client — each call parses
-    the SQL for placeholders, quotes every value and makes PostgreSQL parse and plan the INSERT
-    again: ~60 µs of client and ~30 µs of server CPU per viewer token. A server-binding cursor with
-    `prepare=True` sends only the values after the first time (per connection). Errors still come
-    out as Django's (IntegrityError, OperationalError) and mark the connection as Django does.
-    """
-    db = connections[DEFAULT_DB_ALIAS]
-    if db.vendor != "postgresql":
-        with db.cursor() as django_cursor:
-            django_cursor.execute(sql, params)
-        return
-    db.ensure_connection()
-    raw = db.connection
-    prepared = getattr(_PREPARED, "cursor", None)
-    if prepared is None or prepared.connection is not raw or prepared.closed:
-        import psycopg
-
-        # Reused while its connection lives: a new cursor per statement cost ~60 µs more. One
-        # per thread (Django's connections are per thread); a new connection replaces it.
-        prepared = _PREPARED.cursor = psycopg.Cursor(raw)
-    with db.wrap_database_errors:
-        prepared.execute(sql, params, prepare=True)
-
-
-_PREPARED = threading.local()
-
-
-_INSERT_FIELDS = (
-    "user_id",
-    "stage",
-    "participant_id",
-    "joined_at",
-    "last_heartbeat",
-    "leave_reason",
-    "watched_seconds",
-)
-
-
-def _insert_sql() -> str:
-    sql = _INSERT_SQL.get(connection.vendor)
-    if sql is None:
-        meta, quote = ViewerSession._meta, connection.ops.quote_name
-        column_of = {f.name: f.column for f in meta.concrete_fields if f.column}
-        columns = ", ".join(quote(column_of[name]) for name in _INSERT_FIELDS)
-        placeholders = ", ".join(["%s"] * len(_INSERT_FIELDS))
-        sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
-        _INSERT_SQL[connection.vendor] = sql
-    return sql
-
-
-_INSERT_SQL: dict[str, str] = {}
-
-
-def _close(session: ViewerSession, *, reason: str, at: datetime) -> bool:
-    """Close one session exactly once; watch time runs from join to `at` (never negative)."""
-    end = max(at, session.joined_at)
-    updated = ViewerSession.objects.filter(pk=session.pk, left_at__isnull=True).update(
-        left_at=end,
-        last_heartbeat=max(session.last_heartbeat, end) if reason != Reason.TIMEOUT else end,
-        leave_reason=reason,
-        watched_seconds=(end - session.joined_at).total_seconds(),
-    )
-    return bool(updated)
-
-
 def _close_open_sessions(*, user_id: str, stage_id: str, reason: str, at: datetime) -> int:
     closed = 0
     for session in ViewerSession.objects.filter(
         user_id=user_id, stage__arn__endswith=f"/{stage_id}", left_at__isnull=True
     ):
-        closed += _close(session, reason=reason, at=at)
+        closed += session_store.close(session, reason=reason, at=at)
     return closed
 
 
@@ -350,7 +247,7 @@ def viewer_leave(*, user_id: str, stage_arn: str) -> None:
         raise NotFound(_("Stage 不存在"), details={"stageArn": stage_arn})
     at = _dt(presence.now())
     for session in ViewerSession.objects.filter(user_id=user_id, stage=stage, left_at__isnull=True):
-        _close(session, reason=Reason.LEFT, at=at)
+        session_store.close(session, reason=Reason.LEFT, at=at)
     presence.release(stage_id=stage.stage_id, user_id=user_id)
 
 
@@ -364,7 +261,7 @@ def viewer_disconnect(*, session: ViewerSession) -> bool:
             ivs.disconnect_participant(
                 stage_arn=session.stage.arn, participant_id=session.participant_id, reason="disconnected by operator"
             )
-    closed = _close(session, reason=Reason.DISCONNECTED, at=_dt(presence.now()))
+    closed = session_store.close(session, reason=Reason.DISCONNECTED, at=_dt(presence.now()))
     presence.release(stage_id=session.stage.stage_id, user_id=session.user_id)
     return closed
 
@@ -373,7 +270,7 @@ def viewer_sessions_close_for_stage(*, stage: Stage) -> int:
     """A stage was deleted: close every open session on it and forget its presence."""
     at = _dt(presence.now())
     sessions = list(ViewerSession.objects.filter(stage=stage, left_at__isnull=True))
-    closed = _close_many(sessions, reason=Reason.STAGE_DELETED, end_of={s.pk: at for s in sessions})
+    closed = session_store.close_many(sessions, reason=Reason.STAGE_DELETED, end_of={s.pk: at for s in sessions})
     presence.drop_stage(stage.stage_id)
     return closed
 
@@ -411,54 +308,19 @@ def viewers_cleanup(*, now: float | None = None) -> CleanupReport:
     return report
 
 
-def _close_many(sessions: list[ViewerSession], *, reason: str, end_of: dict[int, datetime]) -> int:
-    """Close many sessions in a few statements, touching still-open rows only (a session closed
-    meanwhile is never rewritten: nothing is counted twice). Returns how many were closed."""
-    rows = []
-    for session in sessions:
-        end = max(end_of[session.pk], session.joined_at)
-        session.left_at = session.last_heartbeat = end
-        session.leave_reason = reason
-        session.watched_seconds = (end - session.joined_at).total_seconds()
-        rows.append((session.pk, end, session.watched_seconds))
-    if connection.vendor != "postgresql":
-        return ViewerSession.objects.filter(left_at__isnull=True).bulk_update(
-            sessions, ["left_at", "last_heartbeat", "leave_reason", "watched_seconds"], batch_size=_BATCH
-        )
-    # PostgreSQL: one UPDATE ... FROM (VALUES ...) per batch. Django's bulk_update builds a CASE
-    # per column that PostgreSQL evaluates row by row: ~10x slower at 10,000 timed-out viewers
-    # (bench row 6: 5.2 s against 0.5 s).
-    table = ViewerSession._meta.db_table
-    closed = 0
-    with connection.cursor() as cursor:
-        for i in range(0, len(rows), _BATCH):
-            batch = rows[i : i + _BATCH]
-            values = ", ".join(["(%s, %s::timestamptz, %s::double precision)"] * len(batch))
-            cursor.execute(
-                f"UPDATE {table} AS s SET left_at = v.end_at, last_heartbeat = v.end_at, "  # noqa: S608
-                f"leave_reason = %s, watched_seconds = v.watched "
-                f"FROM (VALUES {values}) AS v(id, end_at, watched) "
-                f"WHERE s.id = v.id AND s.left_at IS NULL",
-                [reason, *(value for row in batch for value in row)],
-            )
-            closed += cursor.rowcount
-    return closed
-
-
-_BATCH = 1000
-
-
 def _close_timed_out(stage: Stage, entries: list[tuple[str, float]]) -> int:
     last_by_user = {user: _dt(last) for user, last in entries}
     users = list(last_by_user)
     closed = 0
-    for i in range(0, len(users), _BATCH):
+    for i in range(0, len(users), session_store.BATCH):
         sessions = list(
-            ViewerSession.objects.filter(stage=stage, user_id__in=users[i : i + _BATCH], left_at__isnull=True).only(
-                "pk", "user_id", "joined_at", "last_heartbeat"
-            )
+            ViewerSession.objects.filter(
+                stage=stage, user_id__in=users[i : i + session_store.BATCH], left_at__isnull=True
+            ).only("pk", "user_id", "joined_at", "last_heartbeat")
         )
-        closed += _close_many(sessions, reason=Reason.TIMEOUT, end_of={s.pk: last_by_user[s.user_id] for s in sessions})
+        closed += session_store.close_many(
+            sessions, reason=Reason.TIMEOUT, end_of={s.pk: last_by_user[s.user_id] for s in sessions}
+        )
     return closed
 
 
@@ -483,7 +345,7 @@ def _flush_heartbeats(stages: list[Stage]) -> int:
     for stage in stages:
         offset = 0
         while True:
-            rows = presence.scores(stage_id=stage.stage_id, offset=offset, limit=_BATCH * 5)
+            rows = presence.scores(stage_id=stage.stage_id, offset=offset, limit=session_store.BATCH * 5)
             if not rows:
                 break
             offset += len(rows)
@@ -492,8 +354,8 @@ def _flush_heartbeats(stages: list[Stage]) -> int:
                 for user, at in rows
                 if zlib.crc32(user.encode()) % _FLUSH_EVERY_TICKS == tick
             ]
-            for i in range(0, len(due), _BATCH):
-                flushed += _flush_batch(stage, due[i : i + _BATCH])
+            for i in range(0, len(due), session_store.BATCH):
+                flushed += _flush_batch(stage, due[i : i + session_store.BATCH])
     return flushed
 
 
@@ -536,9 +398,9 @@ def _close_orphans(stages: list[Stage], *, cutoff: float) -> int:
         .order_by("pk")
     )
     batch: list[ViewerSession] = []
-    for session in stale.iterator(chunk_size=_BATCH):
+    for session in stale.iterator(chunk_size=session_store.BATCH):
         batch.append(session)
-        if len(batch) == _BATCH:
+        if len(batch) == session_store.BATCH:
             closed += _close_absent(batch)
             batch = []
     if batch:
@@ -549,4 +411,4 @@ def _close_orphans(stages: list[Stage], *, cutoff: float) -> int:
 def _close_absent(sessions: list[ViewerSession]) -> int:
     tracked = presence.tracked([(s.stage.stage_id, s.user_id) for s in sessions])
     absent = [s for s, present in zip(sessions, tracked, strict=True) if not present]
-    return _close_many(absent, reason=Reason.TIMEOUT, end_of={s.pk: s.last_heartbeat for s in absent})
+    return session_store.close_many(absent, reason=Reason.TIMEOUT, end_of={s.pk: s.last_heartbeat for s in absent})

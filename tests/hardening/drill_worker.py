@@ -28,7 +28,7 @@ from stages import tasks as stage_tasks  # noqa: E402
 from stages.models import Stage  # noqa: E402
 from stages.selectors import master_stage  # noqa: E402
 from viewers import presence  # noqa: E402
-from viewers import services as viewer_services  # noqa: E402
+from viewers import sessions as viewer_sessions  # noqa: E402
 from viewers import tasks as viewer_tasks  # noqa: E402
 from viewers.models import ViewerSession  # noqa: E402
 
@@ -84,13 +84,13 @@ def seed_hot_master(count: int) -> None:
 
 def cleanup_then_hang(after: int) -> None:
     """Die part-way through closing a batch: the first `after` sessions are closed, then hang."""
-    real_close_many = viewer_services._close_many
+    real_close_many = viewer_sessions.close_many
 
     def close_some_then_die(sessions, *, reason, end_of):  # type: ignore[no-untyped-def]
         real_close_many(sessions[:after], reason=reason, end_of=end_of)
         _hang()
 
-    viewer_services._close_many = close_some_then_die  # type: ignore[assignment]
+    viewer_sessions.close_many = close_some_then_die  # type: ignore[assignment]
     viewer_tasks.cleanup_viewers()
 
 
