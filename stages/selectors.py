@@ -78,14 +78,13 @@ def live_stage_id(stage_arn: str) -> str:
     Staleness cannot change an answer: a deleted stage's presence is dropped with it, so a
     heartbeat for it misses presence and takes the full path, which looks the stage up again (404).
     """
-    now = time.monotonic()
-    hit = _LIVE_STAGES.get(stage_arn)
-    if hit is not None and hit[1] > now:
-        return hit[0]
+    cached = live_stage_id_cached(stage_arn)
+    if cached is not None:
+        return cached
     stage = stage_by_arn(stage_arn)
     if len(_LIVE_STAGES) >= _LIVE_STAGES_MAX:  # stages come and go; keep the map bounded
         _LIVE_STAGES.clear()
-    _LIVE_STAGES[stage_arn] = (stage.stage_id, now + _LIVE_STAGE_TTL_SECONDS)
+    _LIVE_STAGES[stage_arn] = (stage.stage_id, time.monotonic() + _LIVE_STAGE_TTL_SECONDS)
     return stage.stage_id
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from rest_framework.authentication import BaseAuthentication
@@ -33,18 +35,22 @@ def match_secret(candidate: str, secrets: list[str]) -> int | None:
     return match
 
 
+def api_client_of(meta: Mapping[str, Any]) -> ApiClient | None:
+    """The caller a request's META (a WSGI environ) authenticates as, or None."""
+    if settings.SKIP_AUTH and not settings.IS_PRODUCTION:
+        return ApiClient(key_index=None)
+    # Two `x-api-key` headers arrive joined as "a,b" and so never match a key.
+    given = meta.get("HTTP_X_API_KEY")
+    index = match_secret(given, settings.API_SECRET_KEYS) if isinstance(given, str) and given else None
+    return None if index is None else ApiClient(key_index=index)
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     keyword = "ApiKey"
 
     def authenticate(self, request: Request):  # type: ignore[no-untyped-def]
-        if settings.SKIP_AUTH and not settings.IS_PRODUCTION:
-            return ApiClient(key_index=None), None
-        # Two `x-api-key` headers arrive joined as "a,b" and so never match a key.
-        given = request.META.get("HTTP_X_API_KEY")
-        index = match_secret(given, settings.API_SECRET_KEYS) if given else None
-        if index is None:
-            return None
-        return ApiClient(key_index=index), None
+        client = api_client_of(request.META)
+        return None if client is None else (client, None)
 
     def authenticate_header(self, request: Request) -> str:
         return 'ApiKey header="x-api-key"'

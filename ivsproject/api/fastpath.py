@@ -33,7 +33,6 @@ import io
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -50,10 +49,10 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 
 from ivsproject.api import metrics
-from ivsproject.api.authentication import match_secret
+from ivsproject.api.authentication import api_client_of
 from ivsproject.api.envelope import success_body
 from ivsproject.api.logging import request_id_var
-from ivsproject.api.middleware import REQUEST_ID_RE
+from ivsproject.api.middleware import request_id_of
 from ivsproject.api.throttling import PRECOUNTED_ENVIRON_KEY
 
 logger = logging.getLogger(__name__)
@@ -136,7 +135,7 @@ class _Route:
 
 
 def is_enabled() -> bool:
-    return bool(getattr(settings, "API_FAST_PATH", True))
+    return bool(settings.API_FAST_PATH)
 
 
 class FastPathApplication:
@@ -168,8 +167,8 @@ class FastPathApplication:
             return self.django_app(environ, start_response)
         request = self._request(environ, body)
         answer = None
-        if request is not None and self._authenticated(environ):
-            request_id = self._request_id(environ)
+        if request is not None and api_client_of(environ) is not None:
+            request_id = request_id_of(environ)
             token = request_id_var.set(request_id)
             try:
                 # As LocaleMiddleware: the request's language stays active in this thread.
@@ -258,19 +257,6 @@ class FastPathApplication:
         except (ValueError, RecursionError):
             return None
         return FastRequest(environ, data) if type(data) is dict else None
-
-    @staticmethod
-    def _authenticated(environ: dict[str, Any]) -> bool:
-        """ApiKeyAuthentication's answer (an unauthenticated request goes to Django: 401)."""
-        if settings.SKIP_AUTH and not settings.IS_PRODUCTION:
-            return True
-        given = environ.get("HTTP_X_API_KEY")
-        return isinstance(given, str) and bool(given) and match_secret(given, settings.API_SECRET_KEYS) is not None
-
-    @staticmethod
-    def _request_id(environ: dict[str, Any]) -> str:
-        given = environ.get("HTTP_X_REQUEST_ID", "")
-        return given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
 
     # --- learning --------------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
@@ -30,6 +31,12 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Handler = Callable[[HttpRequest], HttpResponse]
 
 
+def request_id_of(meta: Mapping[str, Any]) -> str:
+    """The caller's `X-Request-ID` when sane, else a new one."""
+    given = meta.get("HTTP_X_REQUEST_ID", "")
+    return given if isinstance(given, str) and REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+
+
 class RequestIdMiddleware:
     """`X-Request-ID` on every response: the caller's (when sane) or a new one; also in logs."""
 
@@ -37,8 +44,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        given = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+        request_id = request_id_of(request.META)
         request.request_id = request_id  # type: ignore[attr-defined]
         token = request_id_var.set(request_id)
         try:
