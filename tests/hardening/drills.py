@@ -91,6 +91,23 @@ def record(drill: str, **measured: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True))
 
 
+def all_unavailable(
+    base: str, calls: dict[str, Callable[[], requests.Response]], *, within: float | None = None
+) -> tuple[dict[str, float], requests.Response]:
+    """Every call answers 503 SERVICE_UNAVAILABLE (each in less than `within` seconds, if given);
+    then /health is asked. Returns the rounded seconds per call and for /health, and /health's answer."""
+    latencies = {}
+    for name, call in calls.items():
+        response, seconds = timed(call)
+        latencies[name] = round(seconds, 3)
+        assert (response.status_code, error_code(response)) == (503, "SERVICE_UNAVAILABLE"), (name, response.text)
+        assert within is None or seconds < within, (name, seconds)
+    health, seconds = timed(lambda: requests.get(base + "/health", timeout=10))
+    latencies["health"] = round(seconds, 3)
+    assert within is None or seconds < within, ("health", seconds)
+    return latencies, health
+
+
 def error_code(response: requests.Response) -> str | None:
     try:
         return str(response.json()["error"]["code"])
