@@ -94,3 +94,26 @@ def clock(monkeypatch):
     c = Clock()
     monkeypatch.setattr(presence, "now", lambda: c.t)
     return c
+
+
+@pytest.fixture
+def ivs_events(client, settings, monkeypatch):
+    """POST /api/events/ivs with the configured secret (`secret=None`: no secret header; a str body
+    is sent as it is). `.pushes` records the stats pushes and autoscale requests it triggered."""
+    import json
+
+    from tests.factories import IVS_EVENTS_SECRET
+
+    settings.IVS_EVENTS_SECRET = IVS_EVENTS_SECRET
+    pushes = []
+    monkeypatch.setattr("stats.broadcast.stats_push_now", lambda reason: pushes.append(reason))
+    monkeypatch.setattr("stages.tasks.request_autoscale", lambda: pushes.append("autoscale"))
+
+    def send(body, secret=IVS_EVENTS_SECRET, **headers):
+        payload = body if isinstance(body, str) else json.dumps(body)
+        if secret is not None:
+            headers["HTTP_X_IVS_EVENTS_SECRET"] = secret
+        return client.post("/api/events/ivs", payload, content_type="application/json", **headers)
+
+    send.pushes = pushes
+    return send

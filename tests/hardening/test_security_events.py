@@ -9,10 +9,11 @@ import pytest
 
 from ivsproject.redis import get_redis
 from stats.selectors import is_publisher_live
+from tests.factories import IVS_EVENTS_SECRET as SECRET
+from tests.factories import ivs_stage_event
 from tests.hardening.helpers import envelope_error
 
 pytestmark = pytest.mark.django_db
-SECRET = "events-secret-9c1e"
 
 
 def snapshot() -> dict[str, object]:
@@ -28,51 +29,24 @@ def snapshot() -> dict[str, object]:
     return {name: readers.get(client.type(name), client.type)(name) for name in client.scan_iter(count=1000)}
 
 
-def published(stage_arn: str, **overrides) -> dict:
-    event = {
-        "version": "0", "id": "evt-1", "detail-type": "IVS Stage Update", "source": "aws.ivs",
-        "account": "123456789012", "time": "2026-11-27T10:00:00Z", "region": "ap-northeast-1",
-        "resources": [stage_arn],
-        "detail": {"session_id": "st-1", "event_name": "Participant Published", "user_id": "host",
-                   "participant_id": "p1"},
-    }  # fmt: skip
-    event.update(overrides)
-    return event
-
-
-@pytest.fixture
-def post(client, settings, monkeypatch):
-    settings.IVS_EVENTS_SECRET = SECRET
-    pushes = []
-    monkeypatch.setattr("stats.broadcast.stats_push_now", lambda reason: pushes.append(reason))
-    monkeypatch.setattr("stages.tasks.request_autoscale", lambda: pushes.append("autoscale"))
-
-    def send(body, **headers):
-        payload = body if isinstance(body, str) else json.dumps(body)
-        return client.post("/api/events/ivs", payload, content_type="application/json", **headers)
-
-    send.pushes = pushes
-    return send
-
-
-def test_wrong_or_missing_secret_is_403_without_side_effects(post, master_stage):
+def test_wrong_or_missing_secret_is_403_without_side_effects(ivs_events, master_stage):
     before = snapshot()
     for headers in ({}, {"HTTP_X_IVS_EVENTS_SECRET": "nope"}, {"HTTP_X_IVS_EVENTS_SECRET": SECRET[:-1]},
                     {"HTTP_X_IVS_EVENTS_SECRET": SECRET + SECRET}, {"HTTP_X_API_KEY": SECRET}):  # fmt: skip
-        response = post(published(master_stage.arn), **headers)
+        response = ivs_events(ivs_stage_event(master_stage.arn), secret=None, **headers)
         assert (response.status_code, envelope_error(403, response.content)["code"]) == (403, "FORBIDDEN"), headers
 
     assert snapshot() == before
-    assert not is_publisher_live() and post.pushes == []
+    assert not is_publisher_live() and ivs_events.pushes == []
 
 
-def test_the_endpoint_is_off_without_a_configured_secret(post, settings, master_stage):
+def test_the_endpoint_is_off_without_a_configured_secret(ivs_events, settings, master_stage):
     settings.IVS_EVENTS_SECRET = ""
 
-    assert post(published(master_stage.arn), HTTP_X_IVS_EVENTS_SECRET="").status_code == 403
+    assert ivs_events(ivs_stage_event(master_stage.arn), secret="").status_code == 403
 
 
-def test_malformed_events_are_400_without_side_effects(post, master_stage):
+def test_malformed_events_are_400_without_side_effects(ivs_events, master_stage):
     arn = master_stage.arn
     malformed = [
         "{",
@@ -80,18 +54,18 @@ def test_malformed_events_are_400_without_side_effects(post, master_stage):
         '"event"',
         "[" * 10_000 + "]" * 10_000,
         {},
-        published(arn, detail=None),
-        published(arn, detail="x"),
-        published(arn, detail={"event_name": 5}),
-        published(arn, resources="not-a-list"),
-        published(arn, resources=[]),
-        published(arn, time="yesterday"),
-        published(arn, id=None),
-        published(arn, id={"a": 1}),
+        ivs_stage_event(arn, detail=None),
+        ivs_stage_event(arn, detail="x"),
+        ivs_stage_event(arn, detail={"event_name": 5}),
+        ivs_stage_event(arn, resources="not-a-list"),
+        ivs_stage_event(arn, resources=[]),
+        ivs_stage_event(arn, time="yesterday"),
+        ivs_stage_event(arn, id=None),
+        ivs_stage_event(arn, id={"a": 1}),
     ]
     before = snapshot()
     for body in malformed:
-        response = post(body, HTTP_X_IVS_EVENTS_SECRET=SECRET)
+        response = ivs_events(body)
         assert response.status_code == 400, (
             body if isinstance(body, str) else json.dumps(body)[:200],
             response.content,
@@ -99,25 +73,27 @@ def test_malformed_events_are_400_without_side_effects(post, master_stage):
         assert envelope_error(400, response.content)["code"] == "VALIDATION_ERROR"
 
     assert snapshot() == before
-    assert not is_publisher_live() and post.pushes == []
+    assert not is_publisher_live() and ivs_events.pushes == []
 
 
-def test_events_that_are_not_ours_are_ignored_without_effect(post, master_stage):
+def test_events_that_are_not_ours_are_ignored_without_effect(ivs_events, master_stage):
     from stages.services import stage_create
 
     other = stage_create(name="not-the-master")
-    post.pushes.clear()  # creating the stage pushed; the events must not
+    ivs_events.pushes.clear()  # creating the stage pushed; the events must not
     ignorable = [
-        published(master_stage.arn, **{"detail-type": 7}),
-        published(master_stage.arn, **{"detail-type": "IVS Composition State Change"}),
-        published(other.arn, id="evt-other"),
-        published(
-            master_stage.arn, id="evt-join", detail={**published("x")["detail"], "event_name": "Participant Joined"}
+        ivs_stage_event(master_stage.arn, **{"detail-type": 7}),
+        ivs_stage_event(master_stage.arn, **{"detail-type": "IVS Composition State Change"}),
+        ivs_stage_event(other.arn, id="evt-other"),
+        ivs_stage_event(
+            master_stage.arn,
+            id="evt-join",
+            detail={**ivs_stage_event("x")["detail"], "event_name": "Participant Joined"},
         ),
     ]
     for body in ignorable:
-        response = post(body, HTTP_X_IVS_EVENTS_SECRET=SECRET)
+        response = ivs_events(body)
         assert response.status_code == 200, (body, response.content)
         assert response.json()["data"]["outcome"] != "applied", body
 
-    assert not is_publisher_live() and post.pushes == []
+    assert not is_publisher_live() and ivs_events.pushes == []

@@ -1,125 +1,90 @@
 """POST /api/events/ivs: EventBridge "IVS Stage Update" events, duplicated and out of order."""
 
 import copy
-import json
 
 import pytest
 
 from stages.ivs import emulator
 from stats import services
 from stats.selectors import is_publisher_live
+from tests.factories import ivs_stage_event
 from tokens.services import token_publisher_create
 
 pytestmark = pytest.mark.django_db
-SECRET = "events-secret"
 
 
-def stage_event(stage_arn, name, *, event_id, time, participant="xYz1c2d3e4f5"):
-    # The shape AWS documents for IVS real-time EventBridge events.
-    return {
-        "version": "0",
-        "id": event_id,
-        "detail-type": "IVS Stage Update",
-        "source": "aws.ivs",
-        "account": "123456789012",
-        "time": time,
-        "region": "ap-northeast-1",
-        "resources": [stage_arn],
-        "detail": {
-            "session_id": "st-ZyXwvu1T2s3r4q",
-            "event_name": name,
-            "user_id": "host",
-            "participant_id": participant,
-        },
-    }
-
-
-@pytest.fixture
-def post_event(client, settings, monkeypatch):
-    settings.IVS_EVENTS_SECRET = SECRET
-    pushes = []
-    monkeypatch.setattr("stats.broadcast.stats_push_now", lambda reason: pushes.append(reason))
-    monkeypatch.setattr("stages.tasks.request_autoscale", lambda: pushes.append("autoscale"))
-
-    def post(event, secret=SECRET):
-        return client.post(
-            "/api/events/ivs", json.dumps(event), content_type="application/json", HTTP_X_IVS_EVENTS_SECRET=secret
-        )
-
-    post.pushes = pushes
-    return post
-
-
-def test_published_then_unpublished_flips_host_live(post_event, master_stage):
-    response = post_event(
-        stage_event(master_stage.arn, "Participant Published", event_id="e1", time="2026-11-27T10:00:00Z")
+def test_published_then_unpublished_flips_host_live(ivs_events, master_stage):
+    response = ivs_events(
+        ivs_stage_event(master_stage.arn, "Participant Published", event_id="e1", time="2026-11-27T10:00:00Z")
     )
     assert response.status_code == 200
     assert response.json()["data"] == {"eventId": "e1", "outcome": "applied"}
     assert is_publisher_live()
-    assert post_event.pushes == ["publisher-live", "autoscale"]
-    post_event(stage_event(master_stage.arn, "Participant Unpublished", event_id="e2", time="2026-11-27T10:05:00Z"))
+    assert ivs_events.pushes == ["publisher-live", "autoscale"]
+    ivs_events(ivs_stage_event(master_stage.arn, "Participant Unpublished", event_id="e2", time="2026-11-27T10:05:00Z"))
     assert not is_publisher_live()
-    assert post_event.pushes[-1] == "publisher-offline"
+    assert ivs_events.pushes[-1] == "publisher-offline"
 
 
-def test_duplicate_delivery_is_applied_once(post_event, master_stage):
-    event = stage_event(master_stage.arn, "Participant Published", event_id="dup", time="2026-11-27T10:00:00Z")
-    assert post_event(event).json()["data"]["outcome"] == "applied"
-    assert post_event(copy.deepcopy(event)).json()["data"]["outcome"] == "duplicate"
-    assert post_event.pushes.count("publisher-live") == 1
+def test_duplicate_delivery_is_applied_once(ivs_events, master_stage):
+    event = ivs_stage_event(master_stage.arn, "Participant Published", event_id="dup", time="2026-11-27T10:00:00Z")
+    assert ivs_events(event).json()["data"]["outcome"] == "applied"
+    assert ivs_events(copy.deepcopy(event)).json()["data"]["outcome"] == "duplicate"
+    assert ivs_events.pushes.count("publisher-live") == 1
 
 
-def test_out_of_order_events_keep_the_newest_state(post_event, master_stage):
-    unpublished = stage_event(
+def test_out_of_order_events_keep_the_newest_state(ivs_events, master_stage):
+    unpublished = ivs_stage_event(
         master_stage.arn, "Participant Unpublished", event_id="u", time="2026-11-27T10:05:00.000Z"
     )
-    published = stage_event(master_stage.arn, "Participant Published", event_id="p", time="2026-11-27T10:00:00.000Z")
-    assert post_event(unpublished).json()["data"]["outcome"] == "applied"
-    assert post_event(published).json()["data"]["outcome"] == "stale"  # older than what it would overwrite
+    published = ivs_stage_event(
+        master_stage.arn, "Participant Published", event_id="p", time="2026-11-27T10:00:00.000Z"
+    )
+    assert ivs_events(unpublished).json()["data"]["outcome"] == "applied"
+    assert ivs_events(published).json()["data"]["outcome"] == "stale"  # older than what it would overwrite
     assert not is_publisher_live()
 
 
-def test_any_published_participant_keeps_the_host_live(post_event, master_stage):
-    post_event(
-        stage_event(
+def test_any_published_participant_keeps_the_host_live(ivs_events, master_stage):
+    ivs_events(
+        ivs_stage_event(
             master_stage.arn, "Participant Published", event_id="a", time="2026-11-27T10:00:00Z", participant="host-a"
         )
     )
-    post_event(
-        stage_event(
+    ivs_events(
+        ivs_stage_event(
             master_stage.arn, "Participant Published", event_id="b", time="2026-11-27T10:01:00Z", participant="relay-b"
         )
     )
-    post_event(
-        stage_event(
+    ivs_events(
+        ivs_stage_event(
             master_stage.arn, "Participant Unpublished", event_id="c", time="2026-11-27T10:02:00Z", participant="host-a"
         )
     )
     assert is_publisher_live()
 
 
-def test_other_stages_and_event_kinds_are_ignored(post_event, master_stage):
+def test_other_stages_and_event_kinds_are_ignored(ivs_events, master_stage):
     other = "arn:aws:ivs:ap-northeast-1:123456789012:stage/zzzzzzzzzzzz"
     assert (
-        post_event(stage_event(other, "Participant Published", event_id="o", time="2026-11-27T10:00:00Z")).json()[
+        ivs_events(ivs_stage_event(other, "Participant Published", event_id="o", time="2026-11-27T10:00:00Z")).json()[
             "data"
         ]["outcome"]
         == "ignored"
     )
-    replication = stage_event(
+    replication = ivs_stage_event(
         master_stage.arn, "Participant Replication Started", event_id="r", time="2026-11-27T10:00:00Z"
     )
-    assert post_event(replication).json()["data"]["outcome"] == "ignored"
+    assert ivs_events(replication).json()["data"]["outcome"] == "ignored"
     assert not is_publisher_live()
 
 
-def test_wrong_or_missing_secret_is_forbidden_without_side_effects(post_event, master_stage, settings):
-    event = stage_event(master_stage.arn, "Participant Published", event_id="s", time="2026-11-27T10:00:00Z")
-    assert post_event(event, secret="nope").status_code == 403
-    assert post_event(event, secret="").status_code == 403
+def test_wrong_or_missing_secret_is_forbidden_without_side_effects(ivs_events, master_stage, settings):
+    event = ivs_stage_event(master_stage.arn, "Participant Published", event_id="s", time="2026-11-27T10:00:00Z")
+    assert ivs_events(event, secret="nope").status_code == 403
+    assert ivs_events(event, secret="").status_code == 403
     settings.IVS_EVENTS_SECRET = ""
-    assert post_event(event, secret="").status_code == 403  # endpoint off without a configured secret
+    assert ivs_events(event, secret="").status_code == 403  # endpoint off without a configured secret
     assert not is_publisher_live()
 
 
@@ -136,17 +101,17 @@ def test_wrong_or_missing_secret_is_forbidden_without_side_effects(post_event, m
         lambda e: e.update(id=["x"]),
     ],
 )
-def test_malformed_events_are_400_without_side_effects(post_event, master_stage, mutate):
-    event = stage_event(master_stage.arn, "Participant Published", event_id="m", time="2026-11-27T10:00:00Z")
+def test_malformed_events_are_400_without_side_effects(ivs_events, master_stage, mutate):
+    event = ivs_stage_event(master_stage.arn, "Participant Published", event_id="m", time="2026-11-27T10:00:00Z")
     mutate(event)
-    response = post_event(event)
+    response = ivs_events(event)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
     assert not is_publisher_live()
-    assert post_event.pushes == []
+    assert ivs_events.pushes == []
 
 
-def test_poll_reconciles_a_lost_unpublished_event(post_event, master_stage):
+def test_poll_reconciles_a_lost_unpublished_event(ivs_events, master_stage):
     host = token_publisher_create(user_id="host")
     participant = emulator.participant_join(stage_arn=master_stage.arn, token=host.token)
     emulator.participant_publish(stage_arn=master_stage.arn, participant_id=participant)
