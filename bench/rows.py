@@ -243,17 +243,13 @@ def _gunicorn_row(ctx: Context, granian_hb: load.LoadResult, granian_base: load.
 
 
 def _peer_row(ctx: Context, ours: load.LoadResult) -> Row:
+    def pending(reason: str) -> Row:
+        return Row("1c", "heartbeat vs Node/Express + ioredis peer", None, "req/s", "≥0.5× peer", None,
+                   detail={"pending": reason})  # fmt: skip
+
     npm, node = shutil.which("npm"), shutil.which("node")
     if not (npm and node):
-        return Row(
-            "1c",
-            "heartbeat vs Node/Express + ioredis peer",
-            None,
-            "req/s",
-            "≥0.5× peer",
-            None,
-            detail={"pending": "node/npm not installed"},
-        )
+        return pending("node/npm not installed")
     install = subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund", "--loglevel", "error"],
         cwd=servers.PEER_DIR,
@@ -263,15 +259,7 @@ def _peer_row(ctx: Context, ours: load.LoadResult) -> Row:
         check=False,
     )
     if install.returncode != 0:
-        return Row(
-            "1c",
-            "heartbeat vs Node/Express + ioredis peer",
-            None,
-            "req/s",
-            "≥0.5× peer",
-            None,
-            detail={"pending": f"npm ci failed: {install.stderr[-500:]}"},
-        )
+        return pending(f"npm ci failed: {install.stderr[-500:]}")
     command = f"exec {node} server.js"
     with servers.running(ctx.env, "peer", command, cwd=servers.PEER_DIR, extra_env={"PEER_WORKERS": "2"}) as server:
         peer = ctx.measure(server.url, ctx.hb_stream())
