@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,6 +34,11 @@ class Stream:
     user_prefix: str = "hb-"
     viewers: int = 0
     stage_arn: str = ""
+
+    def slice(self, n: int) -> Stream:
+        """The stream for the n-th slice of an interleaved run: token streams get viewers of their own
+        (every request stays a new viewer); heartbeat streams stay on the same tracked viewers."""
+        return self if self.viewers else replace(self, user_prefix=f"{self.user_prefix}s{n}-")
 
     def index(self, counter: int) -> int:
         return counter % self.viewers if self.viewers else counter
@@ -63,9 +68,12 @@ class LoadResult:
     p90_ms: float
     p99_ms: float
     max_ms: float
+    # Latency (ms) at each 0.1% step from 0.1% to 100%: what merges slices of a run into one
+    # distribution (not written out).
+    grid: list[float] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
-        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items() if k != "grid"}
 
 
 _LUA = r"""
@@ -93,10 +101,12 @@ request = function()
 end
 done = function(summary, latency, requests)
   local e = summary.errors
+  local grid = {}
+  for k = 1, 1000 do grid[k] = string.format("%d", latency:percentile(k / 10)) end
   io.write(string.format(
-    'BENCHJSON {"requests":%d,"duration_us":%d,"errors":%d,"p50":%d,"p90":%d,"p99":%d,"max":%d}\n',
+    'BENCHJSON {"requests":%d,"duration_us":%d,"errors":%d,"p50":%d,"p90":%d,"p99":%d,"max":%d,"grid":[%s]}\n',
     summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, table.concat(grid, ",")))
 end
 """
 
@@ -125,16 +135,53 @@ def _check_local(base_url: str) -> None:
 
 def run(base_url: str, stream: Stream, *, connections: int, seconds: float, warmup: float = 2.0) -> LoadResult:
     """Warm up (not recorded), then measure for `seconds`."""
-    _check_local(base_url)
     if warmup > 0:
-        # Heartbeats warm up on the same (tracked) viewers; token streams on viewers of their own,
-        # so the measured run still gets a new viewer per request.
-        warm = stream if stream.viewers else Stream(**{**asdict(stream), "user_prefix": stream.user_prefix + "w"})
-        _run_once(base_url, warm, connections=connections, seconds=warmup)
-    return _run_once(base_url, stream, connections=connections, seconds=seconds)
+        warm(base_url, stream, connections=connections, seconds=warmup)
+    return run_once(base_url, stream, connections=connections, seconds=seconds)
 
 
-def _run_once(base_url: str, stream: Stream, *, connections: int, seconds: float) -> LoadResult:
+def warm(base_url: str, stream: Stream, *, connections: int, seconds: float = 2.0) -> None:
+    """A run that is not recorded. Heartbeats warm up on the same (tracked) viewers; token streams
+    on viewers of their own, so the measured run still gets a new viewer per request."""
+    run_once(base_url, stream if stream.viewers else replace(stream, user_prefix=stream.user_prefix + "w"),
+             connections=connections, seconds=seconds)  # fmt: skip
+
+
+def merged(parts: list[LoadResult]) -> LoadResult:
+    """One result from the slices of an interleaved run: requests and time add up; the percentiles
+    are those of the slices' latency distributions pooled (each slice weighted by its requests)."""
+    if len(parts) == 1:
+        return parts[0]
+    requests = sum(p.requests for p in parts)
+    seconds = sum(p.seconds for p in parts)
+    pooled = sorted((ms, p.requests / len(p.grid)) for p in parts if p.grid for ms in p.grid)
+    total = sum(weight for _, weight in pooled)
+
+    def pct(q: float) -> float:
+        seen = 0.0
+        for ms, weight in pooled:
+            seen += weight
+            if seen >= q * total - 1e-9:
+                return ms
+        return pooled[-1][0] if pooled else 0.0
+
+    return LoadResult(
+        generator=parts[0].generator,
+        connections=parts[0].connections,
+        seconds=seconds,
+        requests=requests,
+        errors=sum(p.errors for p in parts),
+        rps=requests / seconds if seconds else 0.0,
+        p50_ms=pct(0.50),
+        p90_ms=pct(0.90),
+        p99_ms=pct(0.99),
+        max_ms=max(p.max_ms for p in parts),
+        grid=[pct(k / 1000) for k in range(1, 1001)],
+    )
+
+
+def run_once(base_url: str, stream: Stream, *, connections: int, seconds: float) -> LoadResult:
+    _check_local(base_url)
     if WRK:
         return _run_wrk(base_url, stream, connections=connections, seconds=seconds)
     return asyncio.run(_run_python(base_url, stream, connections=connections, seconds=seconds))
@@ -168,6 +215,7 @@ def _run_wrk(base_url: str, stream: Stream, *, connections: int, seconds: float)
         p90_ms=data["p90"] / 1000,
         p99_ms=data["p99"] / 1000,
         max_ms=data["max"] / 1000,
+        grid=[us / 1000 for us in data["grid"]],
     )
 
 
@@ -246,4 +294,5 @@ async def _run_python(base_url: str, stream: Stream, *, connections: int, second
         p90_ms=pct(0.90),
         p99_ms=pct(0.99),
         max_ms=latencies[-1] * 1000 if latencies else 0.0,
+        grid=[pct(k / 1000) for k in range(1, 1001)],
     )

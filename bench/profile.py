@@ -3,6 +3,7 @@ rendering) called as a WSGI app, no network, on the bench environment (PostgreSQ
 
     python -m bench.profile                       # µs per request: baseline, heartbeat, viewer token
     python -m bench.profile --only token --profile   # and where the time goes (pyinstrument)
+    python -m bench.profile --only token --cprofile  # or the functions by own time (cProfile)
 
 It is the quick loop for the "profile, fix the cause, report before/after" part of issue 7: the
 load rows of `python -m bench` are the numbers that count; this tells which line to change.
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--only", choices=("baseline", "heartbeat", "token"), action="append")
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile per endpoint")
+    parser.add_argument("--cprofile", action="store_true", help="print cProfile's top functions by own time")
     args = parser.parse_args(argv)
     with bench_env() as env:
         env.apply_to_this_process()
@@ -65,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
 
                 profiler = Profiler(interval=0.0002)
                 profiler.start()
+            cprofiler = None
+            if args.cprofile:
+                import cProfile
+
+                cprofiler = cProfile.Profile()
+                cprofiler.enable()
             times = []
             cpu_started = time.process_time()
             for i in range(args.requests):
@@ -74,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
                 if not status.startswith("200"):
                     raise SystemExit(f"{path} answered {status}")
             cpu = (time.process_time() - cpu_started) / args.requests * 1e6
+            if cprofiler is not None:
+                import pstats
+
+                cprofiler.disable()
+                pstats.Stats(cprofiler).sort_stats("tottime").print_stats(40)
             if profiler is not None:
                 profiler.stop()
                 print(profiler.output_text(unicode=True, color=False, show_all=False))

@@ -74,12 +74,43 @@ class Context:
         return Stream("POST", path, self.env.api_key, user_prefix=f"tok-{uuid.uuid4().hex[:6]}-")
 
     def measure(self, base_url: str, stream: Stream, connections: int = CONNECTIONS) -> load.LoadResult:
-        with servers.ForeignLoad() as foreign:
-            result = load.run(base_url, stream, connections=connections, seconds=self.seconds)
-        out = result.as_dict()
-        out["foreign_cpu_cores"] = foreign.cores
-        self.results.setdefault("load_runs", []).append({"path": stream.path, **out})
-        return result
+        return self.measure_interleaved(base_url, [stream], connections=connections)[0]
+
+    def measure_interleaved(
+        self, base_url: str, streams: list[Stream], connections: int = CONNECTIONS
+    ) -> list[load.LoadResult]:
+        """Each stream for `seconds` in all, in alternating slices (A, B, A, B, ...) after one warm-up
+        each. Why: on a shared 2-core machine the speed of the same code drifts by ±30% within a
+        minute (other tenants); a row and its baseline measured back to back could each land in a
+        different spell, so their ratio moved by ±15% between runs. Interleaved, both see the same
+        machine and their ratio holds."""
+        slices = max(1, min(5, int(self.seconds))) if len(streams) > 1 else 1
+        for stream in streams:
+            load.warm(base_url, stream, connections=connections)
+        parts: list[list[load.LoadResult]] = [[] for _ in streams]
+        cpu: list[dict[str, float]] = [{} for _ in streams]
+        foreign: list[float] = [0.0 for _ in streams]
+        for n in range(slices):
+            for i, stream in enumerate(streams):
+                with servers.ForeignLoad() as watch:
+                    part = load.run_once(
+                        base_url, stream.slice(n), connections=connections, seconds=self.seconds / slices
+                    )
+                parts[i].append(part)
+                foreign[i] = max(foreign[i], watch.cores)
+                for kind, seconds in watch.by_kind.items():
+                    cpu[i][kind] = cpu[i].get(kind, 0.0) + seconds
+        results = [load.merged(p) for p in parts]
+        for i, (stream, result) in enumerate(zip(streams, results, strict=True)):
+            out = result.as_dict()
+            out["foreign_cpu_cores"] = foreign[i]
+            # Where the CPU went, per request, by process kind: the "profile, fix the cause" split.
+            out["cpu_us_per_request"] = {
+                kind: round(s / max(result.requests, 1) * 1e6) for kind, s in sorted(cpu[i].items()) if s > 0
+            }
+            out["slices"] = slices
+            self.results.setdefault("load_runs", []).append({"path": stream.path, **out})
+        return results
 
 
 HEARTBEAT_VIEWERS = 10_000
@@ -101,11 +132,13 @@ def http_rows(ctx: Context, *, compare_gunicorn: bool, peer: bool) -> list[Row]:
     web = servers.web_command()
     with servers.running(ctx.env, "web", web, extra_env=TOKEN_ENV) as server:
         rest = server.rss_mb()
-        base_hb = ctx.measure(server.url, ctx.hb_stream("/api/bench/baseline/heartbeat"))
         with servers.RssSampler(server) as sampler:
-            hb = ctx.measure(server.url, ctx.hb_stream())
-        base_tok = ctx.measure(server.url, ctx.token_stream("/api/bench/baseline/token"))
-        tok = ctx.measure(server.url, ctx.token_stream())
+            base_hb, hb = ctx.measure_interleaved(
+                server.url, [ctx.hb_stream("/api/bench/baseline/heartbeat"), ctx.hb_stream()]
+            )
+        base_tok, tok = ctx.measure_interleaved(
+            server.url, [ctx.token_stream("/api/bench/baseline/token"), ctx.token_stream()]
+        )
         loaded = list(sampler.peak.values())
     ctx.results["web"] = {"command": web, "rss_at_rest": rest, "rss_under_load": loaded}
     rows.append(

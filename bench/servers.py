@@ -195,14 +195,22 @@ class ForeignLoad:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         busy = after["busy"] - self.before["busy"]
         ours = after["self"] - self.before["self"]
-        ours += sum(cpu - self.before["procs"].get(pid, cpu) for pid, cpu in after["procs"].items())
+        ours += sum(cpu - self.before["procs"].get(pid, 0.0) for pid, cpu in after["procs"].items())
         self.cores = round(max(busy - ours, 0.0) / elapsed, 2)
+        # Where our CPU went, by process kind (web workers, postgres, redis-server, the load
+        # generator, this process): the "profile, fix the cause" split of issue 7.
+        self.by_kind: dict[str, float] = {}
+        for pid, cpu in after["procs"].items():
+            kind = after["kinds"][pid]
+            self.by_kind[kind] = self.by_kind.get(kind, 0.0) + cpu - self.before["procs"].get(pid, 0.0)
+        self.by_kind["bench"] = after["self"] - self.before["self"]
 
     def _snapshot(self) -> dict:
         times = psutil.cpu_times()
         busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
         own = os.times()
         procs = {}
+        kinds = {}
         candidates: list[psutil.Process] = []
         with contextlib.suppress(psutil.Error):
             candidates = psutil.Process().children(recursive=True)
@@ -211,10 +219,22 @@ class ForeignLoad:
                 candidates.append(proc)
         for proc in candidates:
             with contextlib.suppress(psutil.Error):
-                cpu = proc.cpu_times()
+                kind, cpu = _kind_of(proc), proc.cpu_times()
                 procs[proc.pid] = cpu.user + cpu.system
+                kinds[proc.pid] = kind
         return {
             "busy": busy,
             "self": own.user + own.system + own.children_user + own.children_system,
             "procs": procs,
+            "kinds": kinds,
         }
+
+
+def _kind_of(proc: psutil.Process) -> str:
+    name = proc.name()
+    for shared in ForeignLoad.SHARED:
+        if name.startswith(shared):
+            return shared
+    if name in ("wrk", "node"):
+        return name
+    return "web" if any("granian" in part or "gunicorn" in part for part in proc.cmdline()[:3]) else name
