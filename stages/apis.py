@@ -53,7 +53,7 @@ class StageListApi(APIView):
                     }
                     for s in stages
                 ],
-                "totalStages": selectors.live_stages().count(),
+                "totalStages": len(selectors.live_stage_list()),
                 "nextToken": next_token,
             }
         )

@@ -23,6 +23,12 @@ def live_stages() -> QuerySet[Stage]:
     return Stage.objects.exclude(status=Stage.Status.DELETED)
 
 
+def live_stage_list() -> list[Stage]:
+    """Every live stage, oldest first (the model's order), from the checked registry copy
+    (stages/registry.py `current`) — for reads that show all of them; read-only instances."""
+    return registry.current().live
+
+
 def master_stage() -> Stage | None:
     return live_stages().filter(role=Stage.Role.MASTER).first()
 
@@ -115,14 +121,13 @@ def assignable_registry_or_404(*, reload: bool = False) -> registry.StageRegistr
 
 def stage_page(*, next_token: str | None, limit: int) -> tuple[list[Stage], str | None]:
     """Cursor pagination over live stages by id; the token is signed so it cannot be forged."""
-    queryset = live_stages().order_by("id")
+    after = 0
     if next_token:
         try:
             after = int(signing.loads(next_token, salt=_PAGE_SALT))
         except (signing.BadSignature, ValueError, TypeError):
             raise ValidationFailed(_("nextToken 無效")) from None
-        queryset = queryset.filter(id__gt=after)
-    rows = list(queryset[: limit + 1])
+    rows = sorted((s for s in live_stage_list() if s.id > after), key=lambda s: s.id)[: limit + 1]
     if len(rows) > limit:
         rows = rows[:limit]
         return rows, signing.dumps(rows[-1].id, salt=_PAGE_SALT)

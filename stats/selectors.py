@@ -1,11 +1,12 @@
 """Live stats. Cost is independent of the number of viewers: counts come from presence in one
-Redis round trip (ZCARD per stage), stage metadata from the registry."""
+Redis round trip (ZCARD per stage), stage metadata from the registry (stages/registry.py: this
+process's copy, checked against the registry generation per request)."""
 
 from __future__ import annotations
 
 from ivsproject.api.envelope import iso
 from ivsproject.redis import get_redis, key
-from stages.selectors import live_stages, viewer_counts
+from stages.selectors import live_stage_list, viewer_counts
 
 
 def publisher_live_key() -> str:
@@ -17,7 +18,7 @@ def is_publisher_live() -> bool:
 
 
 def stats_overview() -> dict:
-    stages = list(live_stages())
+    stages = live_stage_list()
     counts = viewer_counts(stages)
     rows = [
         {
@@ -39,4 +40,4 @@ def stats_overview() -> dict:
 
 
 def total_viewers() -> int:
-    return sum(viewer_counts(list(live_stages())).values())
+    return sum(viewer_counts(live_stage_list()).values())

@@ -126,11 +126,15 @@ def token_viewer_create(
             role="viewer",
             participant_id=participant_id,
         )
+        viewer_services.viewer_session_open(grant=grant, user_id=user_id, participant_id=minted.participant_id)
     except Exception:
-        # The seat was taken for this token; without a token it must go back.
-        viewer_services.viewer_seat_release(grant=grant, user_id=user_id)
+        # The seat was taken for this token; without a token (or without its durable session —
+        # the database away) it must go back, or it would count as a viewer until the cleanup.
+        try:
+            viewer_services.viewer_seat_release(grant=grant, user_id=user_id)
+        except Exception:
+            logger.warning("could not give back the seat of a failed viewer token", exc_info=True)
         raise
-    viewer_services.viewer_session_open(grant=grant, user_id=user_id, participant_id=minted.participant_id)
     return ViewerToken(minted=minted, current_viewers=grant.seat.count)
 
 

@@ -309,19 +309,8 @@ def viewers_cleanup(*, now: float | None = None) -> CleanupReport:
 
 
 def _close_timed_out(stage: Stage, entries: list[tuple[str, float]]) -> int:
-    last_by_user = {user: _dt(last) for user, last in entries}
-    users = list(last_by_user)
-    closed = 0
-    for i in range(0, len(users), session_store.BATCH):
-        sessions = list(
-            ViewerSession.objects.filter(
-                stage=stage, user_id__in=users[i : i + session_store.BATCH], left_at__isnull=True
-            ).only("pk", "user_id", "joined_at", "last_heartbeat")
-        )
-        closed += session_store.close_many(
-            sessions, reason=Reason.TIMEOUT, end_of={s.pk: last_by_user[s.user_id] for s in sessions}
-        )
-    return closed
+    ends = [(user, _dt(last)) for user, last in entries]
+    return session_store.close_open_on_stage(stage, ends, reason=Reason.TIMEOUT)
 
 
 # Flushed last-heartbeat times are bucketed to this many seconds (the stored time is the bucket's
@@ -376,14 +365,12 @@ def _flush_batch(stage: Stage, due: list[tuple[str, int]]) -> int:
     # (the sessions' ids are no longer kept in Redis; the partial unique index finds each row).
     table = ViewerSession._meta.db_table
     values = ", ".join(["(%s, %s::timestamptz)"] * len(due))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS s SET last_heartbeat = v.at "  # noqa: S608
-            f"FROM (VALUES {values}) AS v(user_id, at) "
-            f"WHERE s.stage_id = %s AND s.user_id = v.user_id AND s.left_at IS NULL AND s.last_heartbeat < v.at",
-            [*(value for user, bucket in due for value in (user, _dt(bucket))), stage.pk],
-        )
-        return cursor.rowcount
+    return session_store.execute_server_bound(
+        f"UPDATE {table} AS s SET last_heartbeat = v.at "  # noqa: S608
+        f"FROM (VALUES {values}) AS v(user_id, at) "
+        f"WHERE s.stage_id = %s AND s.user_id = v.user_id AND s.left_at IS NULL AND s.last_heartbeat < v.at",
+        [*(value for user, bucket in due for value in (user, _dt(bucket))), stage.pk],
+    )
 
 
 def _close_orphans(stages: list[Stage], *, cutoff: float) -> int:
