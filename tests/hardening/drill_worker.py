@@ -84,13 +84,13 @@ def seed_hot_master(count: int) -> None:
 
 def cleanup_then_hang(after: int) -> None:
     """Die part-way through closing a batch: the first `after` sessions are closed, then hang."""
-    real_close_many = viewer_sessions.close_many
+    real_close = viewer_sessions.close_open_on_stage
 
-    def close_some_then_die(sessions, *, reason, end_of):  # type: ignore[no-untyped-def]
-        real_close_many(sessions[:after], reason=reason, end_of=end_of)
+    def close_some_then_die(stage, ends, *, reason):  # type: ignore[no-untyped-def]
+        real_close(stage, ends[:after], reason=reason)
         _hang()
 
-    viewer_sessions.close_many = close_some_then_die  # type: ignore[assignment]
+    viewer_sessions.close_open_on_stage = close_some_then_die  # type: ignore[assignment]
     viewer_tasks.cleanup_viewers()
 
 
