@@ -36,10 +36,9 @@ class StageListApi(APIView):
     def get(self, request: Request) -> Response:
         query = StageListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        stages, next_token = selectors.stage_page(
+        stages, next_token, counts, total = selectors.stage_page(
             next_token=query.validated_data.get("nextToken") or None, limit=query.validated_data["limit"]
         )
-        counts = selectors.viewer_counts(stages)
         return ok(
             {
                 "stages": [
@@ -53,7 +52,7 @@ class StageListApi(APIView):
                     }
                     for s in stages
                 ],
-                "totalStages": len(selectors.live_stage_list()),
+                "totalStages": total,
                 "nextToken": next_token,
             }
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ivsproject.api.envelope import iso
 from ivsproject.redis import get_redis, key
-from stages.selectors import live_stage_list, viewer_counts
+from stages.selectors import live_stage_list, live_stages_counted, viewer_counts
 
 
 def publisher_live_key() -> str:
@@ -18,8 +18,7 @@ def is_publisher_live() -> bool:
 
 
 def stats_overview() -> dict:
-    stages = live_stage_list()
-    counts = viewer_counts(stages)
+    stages, counts, (publisher_live,) = live_stages_counted(publisher_live_key())
     rows = [
         {
             "stageArn": s.arn,
@@ -34,7 +33,7 @@ def stats_overview() -> dict:
         # The same counts as the rows, so totalViewers always equals their sum.
         "totalViewers": sum(r["viewerCount"] for r in rows),
         "activeStages": len(rows),
-        "isPublisherLive": is_publisher_live(),
+        "isPublisherLive": publisher_live == "1",
         "stages": rows,
     }
 

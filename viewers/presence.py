@@ -361,6 +361,17 @@ def counts(stage_ids: Iterable[str]) -> dict[str, int]:
     return dict(zip(ids, (int(c) for c in pipe.execute()), strict=True))
 
 
+def counts_and_values(stage_ids: list[str], keys: list[str]) -> tuple[dict[str, int], list[str | None]]:
+    """Tracked viewers per stage and the values of some plain keys (GET), in one round trip."""
+    pipe = get_redis().pipeline(transaction=False)
+    for name in keys:
+        pipe.get(name)
+    for stage_id in stage_ids:
+        pipe.zcard(f"{_prefix()}:pres:{stage_id}")
+    replies = pipe.execute()
+    return dict(zip(stage_ids, (int(c) for c in replies[len(keys) :]), strict=True)), replies[: len(keys)]
+
+
 def active_count(stage_id: str, *, since: float) -> int:
     return int(get_redis().zcount(f"{_prefix()}:pres:{stage_id}", since, "+inf"))
 

@@ -6,8 +6,9 @@ Real gunicorn on a scratch database. The outage is real for either backend the s
 - SQLite: the database file is moved away and a directory put in its place, so opening it fails;
   moved back afterwards.
 While it is down, database-backed endpoints answer 503 SERVICE_UNAVAILABLE envelopes at once (the
-stage list, read from the Redis-checked stage registry copy, keeps answering), and /health reports `database: disconnected` (Redis still connected); afterwards the same process
-serves again without a restart, and nothing written before the outage is lost.
+stage list, read from the Redis-checked stage registry copy, keeps answering), and /health reports
+`database: disconnected` (Redis still connected); afterwards the same process serves again without
+a restart, and nothing written before the outage is lost.
 """
 
 from __future__ import annotations
