@@ -277,19 +277,14 @@ def close_many(sessions: list[ViewerSession], *, reason: str, end_of: dict[int, 
     # PostgreSQL: one UPDATE ... FROM (VALUES ...) per batch. Django's bulk_update builds a CASE
     # per column that PostgreSQL evaluates row by row: ~10x slower at 10,000 timed-out viewers
     # (bench row 6: 5.2 s against 0.5 s).
-    table = ViewerSession._meta.db_table
-    closed = 0
-    for i in range(0, len(rows), BATCH):
-        batch = rows[i : i + BATCH]
-        values = ", ".join(["(%s, %s::timestamptz, %s::double precision)"] * len(batch))
-        closed += execute_server_bound(
-            f"UPDATE {table} AS s SET left_at = v.end_at, last_heartbeat = v.end_at, "  # noqa: S608
-            f"leave_reason = %s, watched_seconds = v.watched "
-            f"FROM (VALUES {values}) AS v(id, end_at, watched) "
-            f"WHERE s.id = v.id AND s.left_at IS NULL",
-            [reason, *(value for row in batch for value in row)],
-        )
-    return closed
+    return _update_open_from_values(
+        "left_at = v.end_at, last_heartbeat = v.end_at, leave_reason = %s, watched_seconds = v.watched",
+        "v(id, end_at, watched)",
+        ("", "::timestamptz", "::double precision"),
+        "s.id = v.id",
+        rows,
+        head=[reason],
+    )
 
 
 def close_open_on_stage(stage: Stage, ends: list[tuple[str, datetime]], *, reason: str) -> int:
@@ -314,20 +309,43 @@ def close_open_on_stage(stage: Stage, ends: list[tuple[str, datetime]], *, reaso
             )
             closed += close_many(sessions, reason=reason, end_of={s.pk: end_of_user[s.user_id] for s in sessions})
         return closed
+    end = "GREATEST(v.end_at, s.joined_at)"
+    return _update_open_from_values(
+        f"left_at = {end}, last_heartbeat = {end}, leave_reason = %s, "
+        f"watched_seconds = EXTRACT(EPOCH FROM {end} - s.joined_at)",
+        "v(user_id, end_at)",
+        ("", "::timestamptz"),
+        "s.stage_id = %s AND s.user_id = v.user_id",
+        ends,
+        head=[reason],
+        tail=[stage.pk],
+    )
+
+
+def _update_open_from_values(
+    assign: str,
+    alias: str,
+    casts: tuple[str, ...],
+    join: str,
+    rows: list[tuple[Any, ...]],
+    *,
+    head: list[Any],
+    tail: list[Any] | None = None,
+) -> int:
+    """`UPDATE sessions SET <assign> FROM (VALUES <rows>) AS <alias> WHERE <join>` on still-open
+    sessions, one statement per BATCH rows (PostgreSQL); `head`/`tail`: the parameters of `assign`
+    and `join` around the rows'. Returns the rows changed."""
     table = ViewerSession._meta.db_table
-    closed = 0
-    for i in range(0, len(ends), BATCH):
-        batch = ends[i : i + BATCH]
-        values = ", ".join(["(%s, %s::timestamptz)"] * len(batch))
-        closed += execute_server_bound(
-            f"UPDATE {table} AS s SET left_at = GREATEST(v.end_at, s.joined_at), "  # noqa: S608
-            f"last_heartbeat = GREATEST(v.end_at, s.joined_at), leave_reason = %s, "
-            f"watched_seconds = EXTRACT(EPOCH FROM GREATEST(v.end_at, s.joined_at) - s.joined_at) "
-            f"FROM (VALUES {values}) AS v(user_id, end_at) "
-            f"WHERE s.stage_id = %s AND s.user_id = v.user_id AND s.left_at IS NULL",
-            [reason, *(value for row in batch for value in row), stage.pk],
+    row = "(" + ", ".join(f"%s{cast}" for cast in casts) + ")"
+    changed = 0
+    for i in range(0, len(rows), BATCH):
+        batch = rows[i : i + BATCH]
+        changed += execute_server_bound(
+            f"UPDATE {table} AS s SET {assign} FROM (VALUES {', '.join([row] * len(batch))}) AS {alias} "  # noqa: S608
+            f"WHERE {join} AND s.left_at IS NULL",
+            [*head, *(value for values in batch for value in values), *(tail or [])],
         )
-    return closed
+    return changed
 
 
 def execute_server_bound(sql: str, params: list[Any]) -> int:
