@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import (
     IntegrityError,
-    connection,
     transaction,
 )
 from django.utils.translation import gettext as _
@@ -339,38 +338,12 @@ def _flush_heartbeats(stages: list[Stage]) -> int:
                 break
             offset += len(rows)
             due = [
-                (user, int(at // _FLUSH_BUCKET_SECONDS) * _FLUSH_BUCKET_SECONDS)
+                (user, _dt(int(at // _FLUSH_BUCKET_SECONDS) * _FLUSH_BUCKET_SECONDS))
                 for user, at in rows
                 if zlib.crc32(user.encode()) % _FLUSH_EVERY_TICKS == tick
             ]
-            for i in range(0, len(due), session_store.BATCH):
-                flushed += _flush_batch(stage, due[i : i + session_store.BATCH])
+            flushed += session_store.raise_last_heartbeats(stage, due)
     return flushed
-
-
-def _flush_batch(stage: Stage, due: list[tuple[str, int]]) -> int:
-    """Set last_heartbeat = the bucketed time for each (userId, time) whose open session on `stage`
-    has an older one. Returns the rows changed."""
-    if connection.vendor != "postgresql":
-        buckets: dict[int, list[str]] = {}
-        for user, bucket in due:
-            buckets.setdefault(bucket, []).append(user)
-        return sum(
-            ViewerSession.objects.filter(
-                stage=stage, user_id__in=users, left_at__isnull=True, last_heartbeat__lt=_dt(bucket)
-            ).update(last_heartbeat=_dt(bucket))
-            for bucket, users in buckets.items()
-        )
-    # PostgreSQL: one UPDATE ... FROM (VALUES ...) joined on the open-session key, as `_close_many`
-    # (the sessions' ids are no longer kept in Redis; the partial unique index finds each row).
-    table = ViewerSession._meta.db_table
-    values = ", ".join(["(%s, %s::timestamptz)"] * len(due))
-    return session_store.execute_server_bound(
-        f"UPDATE {table} AS s SET last_heartbeat = v.at "  # noqa: S608
-        f"FROM (VALUES {values}) AS v(user_id, at) "
-        f"WHERE s.stage_id = %s AND s.user_id = v.user_id AND s.left_at IS NULL AND s.last_heartbeat < v.at",
-        [*(value for user, bucket in due for value in (user, _dt(bucket))), stage.pk],
-    )
 
 
 def _close_orphans(stages: list[Stage], *, cutoff: float) -> int:

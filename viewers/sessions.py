@@ -178,7 +178,7 @@ GROUP_INSERTS = Counter(
 )
 # Rows per statement at most: at 32 a row costs PostgreSQL little more than at 16, and the
 # statement stays a few kB.
-_JOINS = GroupCommit(lambda batch: _insert_many(batch), limit=32)
+_JOINS = GroupCommit(_insert_many, limit=32)
 
 
 def _execute_autocommit(sql: str, params: list[Any], *, returning: bool = False) -> list[tuple[Any, ...]]:
@@ -196,18 +196,24 @@ def _execute_autocommit(sql: str, params: list[Any], *, returning: bool = False)
         with db.cursor() as django_cursor:
             django_cursor.execute(sql, params)
             return list(django_cursor.fetchall()) if returning else []
+    cursor = _server_cursor(db)
+    with db.wrap_database_errors:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall() if returning else []
+
+
+def _server_cursor(db: Any) -> Any:
+    """This thread's server-binding psycopg cursor on its PostgreSQL connection (Django's
+    connections are per thread). Reused while its connection lives: a new cursor per statement cost
+    ~60 µs more; a new connection replaces it."""
     db.ensure_connection()
     raw = db.connection
-    prepared = getattr(_PREPARED, "cursor", None)
-    if prepared is None or prepared.connection is not raw or prepared.closed:
+    cursor = getattr(_PREPARED, "cursor", None)
+    if cursor is None or cursor.connection is not raw or cursor.closed:
         import psycopg
 
-        # Reused while its connection lives: a new cursor per statement cost ~60 µs more. One
-        # per thread (Django's connections are per thread); a new connection replaces it.
-        prepared = _PREPARED.cursor = psycopg.Cursor(raw)
-    with db.wrap_database_errors:
-        prepared.execute(sql, params, prepare=True)
-        return prepared.fetchall() if returning else []
+        cursor = _PREPARED.cursor = psycopg.Cursor(raw)
+    return cursor
 
 
 _PREPARED = threading.local()
@@ -322,6 +328,35 @@ def close_open_on_stage(stage: Stage, ends: list[tuple[str, datetime]], *, reaso
     )
 
 
+def raise_last_heartbeats(stage: Stage, due: list[tuple[str, datetime]]) -> int:
+    """Set last_heartbeat = the given time for each (userId, time) whose open session on `stage`
+    has an older one (a stored time never moves backwards). Returns the rows changed."""
+    if connection.vendor != "postgresql":
+        changed = 0
+        for i in range(0, len(due), BATCH):
+            by_time: dict[datetime, list[str]] = {}
+            for user, at in due[i : i + BATCH]:
+                by_time.setdefault(at, []).append(user)
+            changed += sum(
+                ViewerSession.objects.filter(
+                    stage=stage, user_id__in=users, left_at__isnull=True, last_heartbeat__lt=at
+                ).update(last_heartbeat=at)
+                for at, users in by_time.items()
+            )
+        return changed
+    # PostgreSQL: joined on the open-session key (the sessions' ids are not kept in Redis; the
+    # partial unique index finds each row).
+    return _update_open_from_values(
+        "last_heartbeat = v.at",
+        "v(user_id, at)",
+        ("", "::timestamptz"),
+        "s.stage_id = %s AND s.user_id = v.user_id AND s.last_heartbeat < v.at",
+        due,
+        head=[],
+        tail=[stage.pk],
+    )
+
+
 def _update_open_from_values(
     assign: str,
     alias: str,
@@ -340,7 +375,7 @@ def _update_open_from_values(
     changed = 0
     for i in range(0, len(rows), BATCH):
         batch = rows[i : i + BATCH]
-        changed += execute_server_bound(
+        changed += _execute_server_bound(
             f"UPDATE {table} AS s SET {assign} FROM (VALUES {', '.join([row] * len(batch))}) AS {alias} "  # noqa: S608
             f"WHERE {join} AND s.left_at IS NULL",
             [*head, *(value for values in batch for value in values), *(tail or [])],
@@ -348,13 +383,11 @@ def _update_open_from_values(
     return changed
 
 
-def execute_server_bound(sql: str, params: list[Any]) -> int:
+def _execute_server_bound(sql: str, params: list[Any]) -> int:
     """One statement on this thread's PostgreSQL connection with server-side parameter binding
     (inside the current transaction, if any); returns the row count."""
     db = connections[DEFAULT_DB_ALIAS]
-    db.ensure_connection()
-    import psycopg
-
-    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
+    cursor = _server_cursor(db)
+    with db.wrap_database_errors:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        return int(cursor.rowcount)
