@@ -91,21 +91,6 @@ def load() -> StageRegistry:
     return registry
 
 
-def current() -> StageRegistry:
-    """The live stages as the database has them now: this process's list when the registry
-    generation in Redis still matches it (one GET), else a list loaded afresh.
-
-    Why (bench/, issue 7): the stats and stage-list endpoints (and the stats push every 5 s) read
-    every live stage per request — an ORM query that was ~80% of their server time (~2 ms of 2.6 at
-    20 stages), for rows that change a few times an hour. The generation changes on every commit
-    that touches a Stage (stages/signals.py), so a list it matches is the database's.
-    """
-    registry = cached()
-    if registry is not None and get_redis().get(generation_key()) == registry.generation:
-        return registry
-    return load()
-
-
 def bump() -> None:
     """A Stage row changed: every process's list is now stale."""
     try:

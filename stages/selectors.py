@@ -23,12 +23,6 @@ def live_stages() -> QuerySet[Stage]:
     return Stage.objects.exclude(status=Stage.Status.DELETED)
 
 
-def live_stage_list() -> list[Stage]:
-    """Every live stage, oldest first (the model's order), from the checked registry copy
-    (stages/registry.py `current`) — for reads that show all of them; read-only instances."""
-    return registry.current().live
-
-
 def master_stage() -> Stage | None:
     return live_stages().filter(role=Stage.Role.MASTER).first()
 
@@ -104,12 +98,16 @@ def live_stages_counted(*keys: str) -> tuple[list[Stage], dict[str, int], list[s
     """
     current = registry.cached()
     if current is not None:
-        ids = [s.stage_id for s in current.live]
-        by_id, values = presence.counts_and_values(ids, [registry.generation_key(), *keys])
-        if values[0] == current.generation:
-            return current.live, {s.arn: by_id[s.stage_id] for s in current.live}, values[1:]
-    current = registry.load()
-    by_id, values = presence.counts_and_values([s.stage_id for s in current.live], list(keys))
+        by_id, values = presence.counts_and_values(
+            [s.stage_id for s in current.live], [registry.generation_key(), *keys]
+        )
+        generation, values = values[0], values[1:]
+        if generation != current.generation:
+            current = None
+    if current is None:
+        current = registry.load()
+        by_id, values = presence.counts_and_values([s.stage_id for s in current.live], list(keys))
+    # Read-only instances, shared by the process: the registry's own list.
     return current.live, {s.arn: by_id[s.stage_id] for s in current.live}, values
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ivsproject.api.envelope import iso
 from ivsproject.redis import get_redis, key
-from stages.selectors import live_stage_list, live_stages_counted, viewer_counts
+from stages.selectors import live_stages_counted
 
 
 def publisher_live_key() -> str:
@@ -39,4 +39,4 @@ def stats_overview() -> dict:
 
 
 def total_viewers() -> int:
-    return sum(viewer_counts(live_stage_list()).values())
+    return sum(live_stages_counted()[1].values())

@@ -199,12 +199,7 @@ def _entry(stage_id: str, user_id: str, score: float, value: str | None) -> Pres
 def counts(stage_ids: Iterable[str]) -> dict[str, int]:
     """Tracked viewers per stage in one round trip."""
     ids = list(stage_ids)
-    if not ids:
-        return {}
-    pipe = get_redis().pipeline(transaction=False)
-    for stage_id in ids:
-        pipe.zcard(f"{_prefix()}:pres:{stage_id}")
-    return dict(zip(ids, (int(c) for c in pipe.execute()), strict=True))
+    return counts_and_values(ids, [])[0] if ids else {}
 
 
 def counts_and_values(stage_ids: list[str], keys: list[str]) -> tuple[dict[str, int], list[str | None]]:
