@@ -193,17 +193,15 @@ class ForeignLoad:
     def __exit__(self, *exc: object) -> None:
         after = self._snapshot()
         elapsed = max(time.monotonic() - self.started, 1e-6)
-        busy = after["busy"] - self.before["busy"]
-        ours = after["self"] - self.before["self"]
-        ours += sum(cpu - self.before["procs"].get(pid, 0.0) for pid, cpu in after["procs"].items())
-        self.cores = round(max(busy - ours, 0.0) / elapsed, 2)
         # Where our CPU went, by process kind (web workers, postgres, redis-server, the load
-        # generator, this process): the "profile, fix the cause" split of issue 7.
-        self.by_kind: dict[str, float] = {}
+        # generator, this process): the "profile, fix the cause" split of issue 7. A process started
+        # during the run counts from zero.
+        self.by_kind: dict[str, float] = {"bench": after["self"] - self.before["self"]}
         for pid, cpu in after["procs"].items():
             kind = after["kinds"][pid]
             self.by_kind[kind] = self.by_kind.get(kind, 0.0) + cpu - self.before["procs"].get(pid, 0.0)
-        self.by_kind["bench"] = after["self"] - self.before["self"]
+        busy = after["busy"] - self.before["busy"]
+        self.cores = round(max(busy - sum(self.by_kind.values()), 0.0) / elapsed, 2)
 
     def _snapshot(self) -> dict:
         times = psutil.cpu_times()
