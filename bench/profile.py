@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.cprofile:
                 import cProfile
 
-                cprofiler = cProfile.Profile()
+                cprofiler = cProfile.Profile(time.process_time)  # CPU, not waits on Redis/PostgreSQL
                 cprofiler.enable()
             times = []
             cpu_started = time.process_time()

@@ -1,23 +1,34 @@
 """Self-signed IVS participant tokens (the fast path; no AWS call, no boto3 import).
 
 IVS accepts a JWT signed with a P-384 key whose public half was imported with ImportPublicKey
-(max 3 per region). Signing costs ~0.4 ms locally, against an account-wide 50 TPS quota for
-CreateParticipantToken, so viewer tokens are minted here (DESIGN.md "Amazon IVS facts").
+(max 3 per region). Signing costs well under a millisecond locally, against an account-wide 50 TPS
+quota for CreateParticipantToken, so viewer tokens are minted here (DESIGN.md "Amazon IVS facts").
+
+The signature itself is AWS-LC's (awscrt, the AWS Common Runtime's Python binding); PyJWT builds
+the JWS around it. Why (bench/, issue 7): the P-384 ECDSA signature was a quarter of a viewer
+token's CPU — ~215-250 µs in the OpenSSL that `cryptography` ships (portable C for P-384), ~85 µs in
+AWS-LC (assembly for P-384), measured on the bench machine. Same curve, same JWS: IVS and
+`cryptography` verify these tokens unchanged (tests/stages/ivs/test_participant_tokens.py).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import secrets
 import string
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jwt
+from awscrt.crypto import EC as AwsLcKey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
+from jwt.algorithms import ECAlgorithm
 
 from ivsproject.api.exceptions import ApiError, TokenGenerationFailed
 from ivsproject.redis import key
@@ -68,6 +79,36 @@ def _load_private_key(pem: str) -> ec.EllipticCurvePrivateKey:
     return loaded
 
 
+@functools.lru_cache(maxsize=8)
+def _signing_key_of(pem: str) -> AwsLcKey:
+    """The same private key, loaded into AWS-LC for signing (checked as `_load_private_key` checks)."""
+    der = _load_private_key(pem).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return AwsLcKey.new_key_from_der_data(der)
+
+
+class _AwsLcES384(ECAlgorithm):
+    """PyJWT's ES384 with the signature computed by AWS-LC for an AWS-LC key (any other key: PyJWT's
+    own). JWS wants the raw r‖s pair, 48 bytes each for P-384; AWS-LC returns DER. Signing only reads
+    the key (`aws_ecc_key_pair_sign_message` takes it `const`), so threads share one."""
+
+    def __init__(self) -> None:
+        super().__init__(ECAlgorithm.SHA384)
+
+    def prepare_key(self, key: Any) -> Any:
+        return key if isinstance(key, AwsLcKey) else super().prepare_key(key)
+
+    def sign(self, msg: bytes, key: Any) -> bytes:
+        if isinstance(key, AwsLcKey):
+            return AwsLcKey.decode_der_signature_to_padded_pair(key.sign(hashlib.sha384(msg).digest()), 48)
+        return super().sign(msg, key)
+
+
+_JWS = jwt.PyJWS(algorithms=[])
+_JWS.register_algorithm("ES384", _AwsLcES384())
+
+
 def mint_token(
     *,
     stage_arn: str,
@@ -103,9 +144,8 @@ def mint_token(
     # A null URL claim is worse than none: IVS clients read them as strings.
     claims = {name: value for name, value in claims.items() if value is not None}
     try:
-        token = jwt.encode(
-            claims, _load_private_key(private_key_pem), algorithm="ES384", headers={"kid": key_arn, "typ": "JWT"}
-        )
+        payload = json.dumps(claims, separators=(",", ":")).encode()  # as jwt.encode writes the claims
+        token = _JWS.encode(payload, _signing_key_of(private_key_pem), algorithm="ES384", headers={"kid": key_arn})
     except (ValueError, TypeError, jwt.PyJWTError) as exc:
         raise TokenGenerationFailed(details={"reason": "signing failed", "error": str(exc)}) from exc
     return IvsToken(token=token, participant_id=participant_id, expires_at=datetime.fromtimestamp(expires, UTC))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -105,6 +106,43 @@ def test_capabilities_map_to_allow_flags():
     token = _self_signed(STAGE_ARN, capabilities=["SUBSCRIBE"], key=(private_pem, KEY_ARN))
     claims = jwt.decode(token.token, public_pem, algorithms=["ES384"])
     assert claims["capabilities"] == {"allow_publish": False, "allow_subscribe": True}
+
+
+def test_tokens_signed_concurrently_from_many_threads_all_verify():
+    """Web workers sign from many threads with one shared key object: every signature must hold."""
+    private_pem, public_pem = generate_key_pair()
+    public = serialization.load_pem_public_key(public_pem.encode())
+
+    def sign(i: int) -> tuple[int, str]:
+        minted = mint_token(
+            stage_arn=STAGE_ARN,
+            participant_id=f"Participant{i:03d}"[:12],
+            user_id=f"viewer-{i}",
+            capabilities=["SUBSCRIBE"],
+            ttl_seconds=600,
+            attributes={"role": "viewer"},
+            whip_url=None,
+            events_url=None,
+            private_key_pem=private_pem,
+            key_arn=KEY_ARN,
+        )
+        return i, minted.token
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        tokens = list(pool.map(sign, range(400)))
+    for i, token in tokens:
+        claims = jwt.decode(token, public, algorithms=["ES384"])  # verified by cryptography's OpenSSL
+        assert claims["user_id"] == f"viewer-{i}"
+    assert len({token.rsplit(".", 1)[1] for _, token in tokens}) == 400  # a fresh nonce per signature
+
+
+def test_a_private_key_on_another_curve_is_refused():
+    other = ec.generate_private_key(ec.SECP256R1())
+    pem = other.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    with pytest.raises(TokenGenerationFailed):
+        _self_signed(STAGE_ARN, key=(pem, KEY_ARN))
 
 
 def test_new_participant_ids_look_like_ivs_ones():
