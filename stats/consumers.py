@@ -21,15 +21,13 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from stats.broadcast import GROUP, stats_payload
+from stats.relay import relay
 
 logger = logging.getLogger(__name__)
 
 CHANNELS = {"stats": GROUP}
 MAX_FRAME_BYTES = 4096
 CLOSE_POLICY_VIOLATION = 1008
-# channels-redis forgets group members after `group_expiry` (default 1 day): a dashboard left open
-# longer would silently stop getting pushes, so membership is renewed well before that.
-GROUP_RENEW_SECONDS = 3600
 
 
 def _normalise_origin(origin: str) -> str:
@@ -95,13 +93,13 @@ class StatsConsumer(AsyncWebsocketConsumer):
         self.budget = FrameBudget(rate=rate, burst=rate * 2)
         self.subscribed: set[str] = set()
         self.closing = False
-        self.group_renewed = 0.0
         self.language = handshake_language(self.scope)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "subscribed", set()):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if getattr(self, "subscribed", None):
+            self.subscribed.clear()
+            await relay().discard(self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         with translation.override(self.language):
@@ -145,10 +143,10 @@ class StatsConsumer(AsyncWebsocketConsumer):
             await self.send_error(_("不支援的 action，可用：subscribe、unsubscribe、ping"))
 
     async def subscribe(self, group: str) -> None:
+        # Pushes come through this process's relay (stats/relay.py), not a group membership each.
         if group not in self.subscribed:
-            await self.channel_layer.group_add(group, self.channel_name)
             self.subscribed.add(group)
-            self.group_renewed = time.monotonic()
+            await relay().add(self)
         try:
             data = await database_sync_to_async(stats_payload)()
         except Exception:
@@ -163,16 +161,7 @@ class StatsConsumer(AsyncWebsocketConsumer):
     async def unsubscribe(self, group: str) -> None:
         if group in self.subscribed:
             self.subscribed.discard(group)
-            await self.channel_layer.group_discard(group, self.channel_name)
-
-    # --- channel-layer events (type "stats.update" → method stats_update) -------------------------
-    async def stats_update(self, event: dict[str, Any]) -> None:
-        if GROUP not in self.subscribed:  # a push already in flight when the client unsubscribed
-            return
-        await self.send_json({"type": "stats_update", "data": event["data"]})
-        if time.monotonic() - self.group_renewed > GROUP_RENEW_SECONDS:
-            self.group_renewed = time.monotonic()
-            await self.channel_layer.group_add(GROUP, self.channel_name)
+            await relay().discard(self)
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content, ensure_ascii=False, separators=(",", ":")))

@@ -242,7 +242,7 @@ async def test_error_messages_follow_the_handshake_accept_language(connect):
 
 
 async def test_long_lived_subscribers_renew_their_group_membership(master_stage, connect, monkeypatch):
-    from stats import consumers
+    from stats import relay
 
     communicator = await connect()
     await subscribe(communicator)
@@ -250,7 +250,7 @@ async def test_long_lived_subscribers_renew_their_group_membership(master_stage,
     client = get_redis()
     [(member, joined)] = client.zrange(group_key, 0, -1, withscores=True)
 
-    monkeypatch.setattr(consumers, "GROUP_RENEW_SECONDS", -1)  # as if an hour had passed
+    monkeypatch.setattr(relay, "GROUP_RENEW_SECONDS", -1)  # as if an hour had passed
     await database_sync_to_async(stats_broadcast)(reason="test")
     assert (await communicator.receive_json_from(timeout=3))["type"] == "stats_update"
     await communicator.send_json_to({"action": "ping"})  # the handler has finished once this answers
@@ -258,3 +258,50 @@ async def test_long_lived_subscribers_renew_their_group_membership(master_stage,
 
     [(member_after, renewed)] = client.zrange(group_key, 0, -1, withscores=True)
     assert member_after == member and renewed > joined
+
+
+async def test_a_process_is_one_group_member_however_many_subscribe(master_stage, connect):
+    """Pushes reach a process once (its relay) and are fanned out there: 2,000 dashboards cost the
+    channel layer one message per process, not one per dashboard."""
+    group_key = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:group:stats"
+    client = get_redis()
+    communicators = [await connect() for _ in range(5)]
+    for communicator in communicators:
+        await subscribe(communicator)
+    assert client.zcard(group_key) == 1
+
+    await database_sync_to_async(stats_broadcast)(reason="test")
+    for communicator in communicators:
+        assert (await communicator.receive_json_from(timeout=3))["type"] == "stats_update"
+
+    # Leaving one by one: the member stays while anyone listens, and goes with the last one.
+    for communicator in communicators[:-1]:
+        await communicator.disconnect()
+    assert client.zcard(group_key) == 1
+    await communicators[-1].send_json_to({"action": "unsubscribe", "channel": "stats"})
+    await communicators[-1].send_json_to({"action": "ping"})
+    assert await communicators[-1].receive_json_from(timeout=3) == {"type": "pong"}
+    assert client.zcard(group_key) == 0
+
+
+async def test_subscribing_again_after_everyone_left_gets_pushes_again(master_stage, connect):
+    first = await connect()
+    await subscribe(first)
+    await first.disconnect()
+
+    second = await connect()
+    await subscribe(second)
+    await database_sync_to_async(stats_broadcast)(reason="test")
+    assert (await second.receive_json_from(timeout=3))["type"] == "stats_update"
+    assert await second.receive_nothing(timeout=0.3)  # exactly one copy of the push
+
+
+async def test_a_subscriber_that_went_away_does_not_stop_the_push_to_the_others(master_stage, connect):
+    gone, staying = await connect(), await connect()
+    await subscribe(gone)
+    await subscribe(staying)
+    await gone.disconnect()
+
+    await database_sync_to_async(stats_broadcast)(reason="test")
+
+    assert (await staying.receive_json_from(timeout=3))["type"] == "stats_update"
