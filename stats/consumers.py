@@ -145,16 +145,20 @@ class StatsConsumer(AsyncWebsocketConsumer):
     async def subscribe(self, group: str) -> None:
         # Pushes come through this process's relay (stats/relay.py), not a group membership each.
         if group not in self.subscribed:
+            try:
+                await relay().add(self)
+            except Exception:
+                # The channel layer is away: not subscribed; the connection stays and may try again.
+                logger.warning("stats subscribe failed", exc_info=True)
+                await self.send_unavailable()
+                return
             self.subscribed.add(group)
-            await relay().add(self)
         try:
             data = await database_sync_to_async(stats_payload)()
         except Exception:
             # Subscribed all the same: the next push brings the numbers once the store is back.
             logger.warning("stats snapshot failed", exc_info=True)
-            await self.send_json(
-                {"type": "error", "error": {"code": "SERVICE_UNAVAILABLE", "message": _("服務不可用")}}
-            )
+            await self.send_unavailable()
             return
         await self.send_json({"type": "stats_update", "data": data})
 
@@ -165,6 +169,9 @@ class StatsConsumer(AsyncWebsocketConsumer):
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content, ensure_ascii=False, separators=(",", ":")))
+
+    async def send_unavailable(self) -> None:
+        await self.send_json({"type": "error", "error": {"code": "SERVICE_UNAVAILABLE", "message": _("服務不可用")}})
 
     async def send_error(self, message: str) -> None:
         await self.send_json({"type": "error", "error": {"code": "VALIDATION_ERROR", "message": message}})

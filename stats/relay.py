@@ -49,13 +49,14 @@ class Relay:
 
     async def add(self, subscriber: Subscriber) -> None:
         async with self._lock:
-            self.subscribers.add(subscriber)
             if self.reader is None:
+                # Raises when the channel layer is away: the subscriber is not kept, the next one retries.
                 self.layer = get_channel_layer()
                 self.channel = await self.layer.new_channel()
                 await self.layer.group_add(GROUP, self.channel)
                 self.renewed = time.monotonic()
                 self.reader = asyncio.ensure_future(self._read(self.layer, self.channel))
+            self.subscribers.add(subscriber)
 
     async def discard(self, subscriber: Subscriber) -> None:
         async with self._lock:
@@ -99,6 +100,7 @@ class Relay:
                 await subscriber.send(text_data=text)
             except Exception:  # one broken connection must not keep the push from the others
                 logger.debug("stats push to one subscriber failed", exc_info=True)
+                self.subscribers.discard(subscriber)
 
 
 # One relay per event loop: a daphne process has one; tests open a loop per test.

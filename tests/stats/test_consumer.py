@@ -305,3 +305,28 @@ async def test_a_subscriber_that_went_away_does_not_stop_the_push_to_the_others(
     await database_sync_to_async(stats_broadcast)(reason="test")
 
     assert (await staying.receive_json_from(timeout=3))["type"] == "stats_update"
+
+
+async def test_subscribing_while_the_channel_layer_is_away_answers_unavailable_and_keeps_the_connection(
+    master_stage, connect, monkeypatch
+):
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    real_group_add = layer.group_add
+
+    async def away(group, channel):
+        raise ConnectionError("redis is away")
+
+    monkeypatch.setattr(layer, "group_add", away)
+    communicator = await connect()
+    await communicator.send_json_to({"action": "subscribe", "channel": "stats"})
+    error = await communicator.receive_json_from(timeout=3)
+    assert error["type"] == "error" and error["error"]["code"] == "SERVICE_UNAVAILABLE"
+    await communicator.send_json_to({"action": "ping"})
+    assert await communicator.receive_json_from(timeout=3) == {"type": "pong"}
+
+    monkeypatch.setattr(layer, "group_add", real_group_add)  # back: subscribing again works
+    await subscribe(communicator)
+    await database_sync_to_async(stats_broadcast)(reason="test")
+    assert (await communicator.receive_json_from(timeout=3))["type"] == "stats_update"
