@@ -10,12 +10,14 @@ then written to each local subscriber. Channels has no process-local broadcast, 
 
 A relay lives while its process (event loop) has subscribers: the first `add` joins the group and
 starts reading; the last `discard` leaves the group and stops. Membership is renewed on pushes, as
-channels-redis forgets group members after `group_expiry` (a day by default).
+channels-redis forgets group members after `group_expiry` (a day by default), and after a failed
+read (a Redis that restarted empty has forgotten it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -82,6 +84,10 @@ class Relay:
                     logger.warning("stats relay could not read the channel layer", exc_info=True)
                 failing = True
                 await asyncio.sleep(1)
+                # A Redis that comes back empty has forgotten the group: join again before reading.
+                with contextlib.suppress(Exception):
+                    await layer.group_add(GROUP, channel)
+                    self.renewed = time.monotonic()
                 continue
             failing = False
             if event.get("type") == EVENT_TYPE:

@@ -330,3 +330,42 @@ async def test_subscribing_while_the_channel_layer_is_away_answers_unavailable_a
     await subscribe(communicator)
     await database_sync_to_async(stats_broadcast)(reason="test")
     assert (await communicator.receive_json_from(timeout=3))["type"] == "stats_update"
+
+
+async def test_the_relay_joins_again_after_redis_came_back_empty(master_stage, connect, monkeypatch):
+    """Redis restarted without its data: the group forgot this process. The relay's failed read
+    makes it join again, so pushes resume without the dashboards reconnecting."""
+    from channels.layers import get_channel_layer
+
+    communicator = await connect()
+    await subscribe(communicator)
+    group_key = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:group:stats"
+    client = get_redis()
+    assert client.zcard(group_key) == 1
+
+    layer = get_channel_layer()
+    real_receive = layer.receive
+    failed = asyncio.Event()
+
+    async def drops_once(channel):
+        if not failed.is_set():
+            client.delete(group_key)  # the restart lost the membership...
+            failed.set()
+            raise ConnectionError("connection reset by peer")  # ...and broke the blocking read
+        return await real_receive(channel)
+
+    monkeypatch.setattr(layer, "receive", drops_once)
+    await database_sync_to_async(stats_broadcast)(reason="wake the reader")  # its pending read ends
+    await asyncio.wait_for(failed.wait(), 5)
+    for _ in range(50):  # the relay waits a second after a failed read, then joins again
+        if client.zcard(group_key) == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert client.zcard(group_key) == 1
+
+    while not await communicator.receive_nothing(timeout=0.2):  # the push that woke the reader
+        await communicator.receive_json_from()
+    await database_sync_to_async(track_viewer)(master_stage, "after-restart")
+    await database_sync_to_async(stats_broadcast)(reason="test")
+    message = await communicator.receive_json_from(timeout=3)
+    assert message["type"] == "stats_update" and message["data"]["totalViewers"] == 1
