@@ -2,8 +2,9 @@
 process, and keep a bounded history of samples for the operators' dashboard chart.
 
 Real-time path (Baserow `ws/tasks.py` → `ws/consumers.py`): a Celery task or a service calls
-`stats_broadcast`, which `group_send`s an event of type `stats.update` to the group "stats"; each
-subscribed consumer handles it in its `stats_update` method.
+`stats_broadcast`, which `group_send`s an event of type `stats.update` to the group "stats", whose
+members are one relay per daphne process (stats/relay.py); each relay writes it to its own
+subscribers.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from stats.selectors import stats_overview
 logger = logging.getLogger(__name__)
 
 GROUP = "stats"
-EVENT_TYPE = "stats.update"  # handled by StatsConsumer.stats_update
+EVENT_TYPE = "stats.update"  # handled by stats.relay.Relay
 
 # The chart keeps the last hour at one sample per 5 s: at most 720 entries, whatever the push rate.
 HISTORY_SECONDS = 3600

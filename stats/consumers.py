@@ -21,7 +21,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from stats.broadcast import GROUP, stats_payload
-from stats.relay import relay
+from stats.relay import frame_text, relay, update_frame
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class StatsConsumer(AsyncWebsocketConsumer):
             logger.warning("stats snapshot failed", exc_info=True)
             await self.send_unavailable()
             return
-        await self.send_json({"type": "stats_update", "data": data})
+        await self.send(text_data=update_frame(data))
 
     async def unsubscribe(self, group: str) -> None:
         if group in self.subscribed:
@@ -168,7 +168,7 @@ class StatsConsumer(AsyncWebsocketConsumer):
             await relay().discard(self)
 
     async def send_json(self, content: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(content, ensure_ascii=False, separators=(",", ":")))
+        await self.send(text_data=frame_text(content))
 
     async def send_unavailable(self) -> None:
         await self.send_json({"type": "error", "error": {"code": "SERVICE_UNAVAILABLE", "message": _("服務不可用")}})

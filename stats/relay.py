@@ -100,13 +100,23 @@ class Relay:
                     logger.warning("could not renew the stats group membership", exc_info=True)
 
     async def deliver(self, data: dict[str, Any]) -> None:
-        text = json.dumps({"type": "stats_update", "data": data}, ensure_ascii=False, separators=(",", ":"))
+        text = update_frame(data)
         for subscriber in list(self.subscribers):
             try:
                 await subscriber.send(text_data=text)
             except Exception:  # one broken connection must not keep the push from the others
                 logger.debug("stats push to one subscriber failed", exc_info=True)
                 self.subscribers.discard(subscriber)
+
+
+def frame_text(content: dict[str, Any]) -> str:
+    """A server → client frame of `/ws` (compact JSON, UTF-8 as is)."""
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+
+
+def update_frame(data: dict[str, Any]) -> str:
+    """The `stats_update` frame: a subscriber's snapshot and every push."""
+    return frame_text({"type": "stats_update", "data": data})
 
 
 # One relay per event loop: a daphne process has one; tests open a loop per test.

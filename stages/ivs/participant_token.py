@@ -89,20 +89,20 @@ def _signing_key_of(pem: str) -> AwsLcKey:
 
 
 class _AwsLcES384(ECAlgorithm):
-    """PyJWT's ES384 with the signature computed by AWS-LC for an AWS-LC key (any other key: PyJWT's
-    own). JWS wants the raw r‖s pair, 48 bytes each for P-384; AWS-LC returns DER. Signing only reads
-    the key (`aws_ecc_key_pair_sign_message` takes it `const`), so threads share one."""
+    """PyJWT's ES384 with the signature computed by AWS-LC (keys from `_signing_key_of`). JWS wants
+    the raw r‖s pair, 48 bytes each for P-384; AWS-LC returns DER. Signing only reads the key
+    (`aws_ecc_key_pair_sign_message` takes it `const`), so threads share one."""
 
     def __init__(self) -> None:
         super().__init__(ECAlgorithm.SHA384)
 
     def prepare_key(self, key: Any) -> Any:
-        return key if isinstance(key, AwsLcKey) else super().prepare_key(key)
+        if not isinstance(key, AwsLcKey):
+            raise TypeError("signing takes an AWS-LC key (_signing_key_of)")
+        return key
 
     def sign(self, msg: bytes, key: Any) -> bytes:
-        if isinstance(key, AwsLcKey):
-            return AwsLcKey.decode_der_signature_to_padded_pair(key.sign(hashlib.sha384(msg).digest()), 48)
-        return super().sign(msg, key)
+        return AwsLcKey.decode_der_signature_to_padded_pair(key.sign(hashlib.sha384(msg).digest()), 48)
 
 
 _JWS = jwt.PyJWS(algorithms=[])
