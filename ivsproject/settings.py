@@ -5,6 +5,7 @@ and judged by the system checks in `ivsproject/api/checks.py`, so a bad value pr
 startup error instead of a traceback from deep inside Django.
 """
 
+import sys
 from pathlib import Path
 
 import environ
@@ -127,8 +128,13 @@ NUMERIC_SETTINGS_MIN = {
 }
 
 # --- Django ---------------------------------------------------------------------------------
+# daphne's app only swaps `manage.py runserver` for its ASGI server (so /ws works there). Importing it
+# starts Twisted, ~14 MB in every process that loads the apps — WSGI workers, Celery, every command —
+# none of which uses it (make bench, row 7a): it is installed for runserver alone. It stays first so
+# its runserver wins over staticfiles'.
+_DAPHNE_RUNSERVER = ["daphne"] if sys.argv[1:2] == ["runserver"] else []
 INSTALLED_APPS = [
-    "daphne",
+    *_DAPHNE_RUNSERVER,
     "ivsproject.admin_site.IvsAdminConfig",  # django.contrib.admin with a throttled login
     "django.contrib.auth",
     "django.contrib.contenttypes",
