@@ -7,6 +7,8 @@ baseline ÷ value for times — 1.0 means as fast as the bare DRF view, 0.5 mean
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import io
 import json
 import shutil
@@ -16,6 +18,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -475,7 +478,6 @@ def fanout_rows(ctx: Context, sizes: tuple[int, ...] = (500, 2000), ticks: int =
 async def _fanout(wss: list[servers.Server], plan: list[tuple[int, str]], ticks: int, broadcast) -> list[Row]:  # type: ignore[no-untyped-def]
     from bench.wsclient import WsSubscriber
 
-    loop = asyncio.get_running_loop()
     subscribers: list[WsSubscriber] = []
     listeners: list[asyncio.Task] = []
     rows = []
@@ -496,24 +498,12 @@ async def _fanout(wss: list[servers.Server], plan: list[tuple[int, str]], ticks:
                     raise RuntimeError(f"{len(bad)} subscribes did not answer with a snapshot: {bad[:3]}")
             subscribers += fresh
             listeners += [asyncio.ensure_future(s.listen()) for s in fresh]
-            seen = [len(s.updates) for s in subscribers]
-            timings: list[float] = []
-            calls: list[float] = []
-            missing = 0
-            for _ in range(ticks):
-                started = time.perf_counter()
-                await loop.run_in_executor(None, lambda: broadcast(reason="bench"))
-                calls.append((time.perf_counter() - started) * 1000)
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline and any(
-                    len(s.updates) <= n for s, n in zip(subscribers, seen, strict=True)
-                ):
-                    await asyncio.sleep(0.005)
-                arrivals = [s.updates[n][0] for s, n in zip(subscribers, seen, strict=True) if len(s.updates) > n]
-                missing += len(subscribers) - len(arrivals)
-                timings.append(((max(arrivals) - started) * 1000) if arrivals else float("inf"))
-                seen = [len(s.updates) for s in subscribers]
-                await asyncio.sleep(0.5)
+            # The load generator's own garbage collection is not the server's fan-out: with 2,000
+            # subscribers in this process a full collection landing in a tick moved rows 4b/4c by
+            # ±40% between otherwise identical runs (A/B: a change that only altered which modules
+            # this process imports flipped them). Paused while the ticks are timed.
+            with _client_gc_paused():
+                timings, calls, missing = await _ticks(subscribers, ticks, broadcast)
             worst = max(timings)
             where = "one daphne process" if len(wss) == 1 else f"{len(wss)} daphne processes"
             rows.append(
@@ -542,6 +532,41 @@ async def _fanout(wss: list[servers.Server], plan: list[tuple[int, str]], ticks:
         for s in subscribers:
             s.close()
     return rows
+
+
+@contextlib.contextmanager
+def _client_gc_paused() -> Iterator[None]:
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+async def _ticks(subscribers: list, ticks: int, broadcast) -> tuple[list[float], list[float], int]:  # type: ignore[no-untyped-def]
+    """`ticks` pushes (stats_broadcast in a thread, as Celery calls it): per tick the time from the
+    call to the last subscriber's delivery, the call's own time, and the deliveries missed."""
+    loop = asyncio.get_running_loop()
+    seen = [len(s.updates) for s in subscribers]
+    timings: list[float] = []
+    calls: list[float] = []
+    missing = 0
+    for _ in range(ticks):
+        started = time.perf_counter()
+        await loop.run_in_executor(None, lambda: broadcast(reason="bench"))
+        calls.append((time.perf_counter() - started) * 1000)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(len(s.updates) <= n for s, n in zip(subscribers, seen, strict=True)):
+            await asyncio.sleep(0.005)
+        arrivals = [s.updates[n][0] for s, n in zip(subscribers, seen, strict=True) if len(s.updates) > n]
+        missing += len(subscribers) - len(arrivals)
+        timings.append(((max(arrivals) - started) * 1000) if arrivals else float("inf"))
+        seen = [len(s.updates) for s in subscribers]
+        await asyncio.sleep(0.5)
+    return timings, calls, missing
 
 
 # --- 5, 6, 7c: 100,000 simulated viewers ----------------------------------------------------------------
