@@ -10,47 +10,27 @@ self-signs tokens never makes an AWS call (make bench, row 7a). The first call p
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
-_CLIENT = "stages.ivs.client"
-_HOME = {
+# What loads without boto3: the names that modules import at startup (stages.selectors,
+# stats.events) and the one exception. Every other public name is the client's (its `__all__`).
+_LIGHT = {
     **dict.fromkeys(("IvsParticipant", "IvsStage", "IvsToken"), "stages.ivs.types"),
     **dict.fromkeys(("is_valid_stage_arn", "stage_id_from_arn"), "stages.ivs.arns"),
     "IvsQuotaExceeded": "stages.ivs.errors",
-    **dict.fromkeys(
-        (
-            "create_participant_token",
-            "create_stage",
-            "delete_public_key",
-            "delete_stage",
-            "disconnect_participant",
-            "get_client",
-            "get_stage",
-            "import_public_key",
-            "list_participant_replicas",
-            "list_participants",
-            "list_public_keys",
-            "list_stages",
-            "reset_client",
-            "start_participant_replication",
-            "stop_participant_replication",
-            "update_stage",
-        ),
-        _CLIENT,
-    ),
 }
-
-__all__ = sorted(_HOME)
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
+    home = _LIGHT.get(name)
+    # A submodule (`from stages.ivs import participant_token`) is the import system's to load: the
+    # client is consulted only for other public names.
+    if home is None and not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is None:
+        client = importlib.import_module("stages.ivs.client")
+        home = client.__name__ if name in client.__all__ else None
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(home), name)
     globals()[name] = value  # later lookups are plain module attributes
     return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
