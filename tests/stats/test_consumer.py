@@ -59,6 +59,11 @@ async def subscribe(communicator: WebsocketCommunicator) -> dict:
     return message
 
 
+def stats_group_key() -> str:
+    """channels-redis' sorted set of the "stats" group's members."""
+    return f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:group:stats"
+
+
 def track_viewer(stage, user_id: str) -> None:
     now = time.time()
     presence.track(stage_id=stage.stage_id, user_id=user_id, at=now, participant_id=f"p-{user_id}", joined_at=now)
@@ -246,7 +251,7 @@ async def test_long_lived_subscribers_renew_their_group_membership(master_stage,
 
     communicator = await connect()
     await subscribe(communicator)
-    group_key = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:group:stats"
+    group_key = stats_group_key()
     client = get_redis()
     [(member, joined)] = client.zrange(group_key, 0, -1, withscores=True)
 
@@ -263,7 +268,7 @@ async def test_long_lived_subscribers_renew_their_group_membership(master_stage,
 async def test_a_process_is_one_group_member_however_many_subscribe(master_stage, connect):
     """Pushes reach a process once (its relay) and are fanned out there: 2,000 dashboards cost the
     channel layer one message per process, not one per dashboard."""
-    group_key = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:group:stats"
+    group_key = stats_group_key()
     client = get_redis()
     communicators = [await connect() for _ in range(5)]
     for communicator in communicators:
@@ -339,7 +344,7 @@ async def test_the_relay_joins_again_after_redis_came_back_empty(master_stage, c
 
     communicator = await connect()
     await subscribe(communicator)
-    group_key = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:group:stats"
+    group_key = stats_group_key()
     client = get_redis()
     assert client.zcard(group_key) == 1
 
