@@ -6,9 +6,11 @@ envelope instead of holding a worker (issue: failure drills).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -57,13 +59,26 @@ def key(*parts: object) -> str:
     return ":".join([settings.REDIS_KEY_PREFIX, *(str(p) for p in parts)])
 
 
+def slot_key(tag: str, *parts: object) -> str:
+    """A namespaced key that meets others of the same `tag` in one Lua script: `prefix:{tag}:...`.
+    Redis Cluster hashes only the text between the braces, so keys of one tag share a slot and a
+    script may touch them together; a standalone Redis ignores the braces."""
+    return key(f"{{{tag}}}", *parts)
+
+
 _script_connections: weakref.WeakSet[Any] = weakref.WeakSet()
 _own = threading.local()
 
 
 def _script_connection(pool: Any) -> Any:
-    """This thread's own connection to the pool's server, for `run_script`: outside the pool, so a
-    call skips the pool's lock, its observability records and its `can_read` poll (a syscall)."""
+    """This thread's own connection to the pool's server, for `LuaScript`: outside the pool, so a
+    call skips the pool's lock, its observability records and its `can_read` poll (a syscall).
+
+    This reads two attributes of redis-py's connection pool (`connection_class`,
+    `connection_kwargs`) to open a connection configured exactly like the pool's: the one place
+    the project leans on redis-py beyond its documented client API. redis is pinned to a minor
+    range in requirements.in, and tests/api/test_redis_scripts.py fails if these change.
+    """
     held = getattr(_own, "held", None)
     pid = os.getpid()
     if held is not None and held[0] is pool and held[1] == pid:
@@ -77,28 +92,46 @@ def _script_connection(pool: Any) -> Any:
     return conn
 
 
-def run_script(script: Any, args: list[Any]) -> Any:
-    """EVALSHA of a registered script (no KEYS) on this thread's own connection, without redis-py's
-    per-command wrapper or its pool.
+class LuaScript:
+    """One Lua script of the project: every script (presence, budgets, host-live, the emulator)
+    runs through here.
 
-    Why (bench/, issue 7): redis-py's command path (retry wrapper, observability hooks, closures)
-    is about half of the client's CPU for one script call — ~10 µs of a heartbeat's ~80 µs in
-    process; taking a pooled connection and giving it back is another ~15 µs and a `poll` syscall.
-    One connection per thread is one per web worker thread (16 on two cores). Anything unusual
-    (the script not loaded yet, a broken connection) goes through the normal `script(args=...)`
-    call, with redis-py's own reload and retry; a timeout or a script's own error (ResponseError)
-    is raised as it is. Every failure drops the connection, so none is ever reused with a reply
-    left unread; the next call reconnects.
+    Keys are passed as KEYS, so a script touches only keys it declares (what Redis Cluster needs:
+    keys that meet in one script share a hash tag, see `key`). The script is loaded once per
+    server: EVALSHA, and after a Redis restart forgot it, SCRIPT LOAD and the same call again.
+
+    Why a connection of its own per thread: redis-py's command path (retry wrapper, observability
+    hooks, pool lock, a `poll` before every reply) was about a third of a heartbeat's CPU in the
+    client (docs/performance.md). Anything unusual (a broken connection) is retried once through
+    the normal client, with redis-py's own reconnect; a timeout (a hung Redis) or a script's own
+    error is raised as it is. Every failure drops the connection, so none is reused with a reply
+    left unread.
     """
-    conn = _script_connection(script.registered_client.connection_pool)
-    try:
-        conn.send_command("EVALSHA", script.sha, 0, *args)
-        return conn.read_response()
-    except redis.exceptions.NoScriptError:
-        pass
-    except redis.ConnectionError:
-        conn.disconnect()  # e.g. a connection Redis closed when it restarted: retried below
-    except BaseException:
-        conn.disconnect()  # a timeout (a hung Redis) is final: a retry would only double the wait
-        raise
-    return script(args=args)
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    def __call__(self, keys: Sequence[str] = (), args: Sequence[Any] = ()) -> Any:
+        conn = _script_connection(get_redis().connection_pool)
+        try:
+            try:
+                conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+                return conn.read_response()
+            except redis.exceptions.NoScriptError:
+                conn.send_command("SCRIPT", "LOAD", self.source)
+                conn.read_response()
+                conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+                return conn.read_response()
+        except redis.exceptions.ResponseError:
+            raise  # the script's own error: the connection is in a clean state
+        except redis.ConnectionError:
+            conn.disconnect()  # e.g. a connection Redis closed when it restarted: retried below
+        except BaseException:
+            conn.disconnect()  # a timeout is final: a retry would only double the wait
+            raise
+        client = get_redis()
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return client.eval(self.source, len(keys), *keys, *args)

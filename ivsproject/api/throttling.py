@@ -19,7 +19,7 @@ from rest_framework.throttling import BaseThrottle
 
 from ivsproject.api.authentication import ApiClient
 from ivsproject.api.exceptions import RateLimitExceeded
-from ivsproject.redis import get_redis, key
+from ivsproject.redis import get_redis, slot_key
 
 PERIOD_SECONDS = 60
 # As django-ratelimit: the counter outlives its window a little, so a late request still sees it.
@@ -51,7 +51,8 @@ def _counter_key(client: str, window: int) -> str:
     # The client part comes from a header; keep keys short and free of odd bytes whatever it holds.
     if len(client) > 64 or not client.isascii():
         client = hashlib.sha256(client.encode("utf-8", "surrogatepass")).hexdigest()
-    return key("ratelimit", window, client)
+    # Counted inside the seat and heartbeat scripts, so it shares their keys' slot.
+    return slot_key("seats", "ratelimit", window, client)
 
 
 # Where the WSGI fast path (ivsproject.api.fastpath) leaves the count it already made for a
