@@ -56,12 +56,12 @@ def simulate(plan: list[int] | None = None, seed: int = 7) -> SimResult:
 
     import stages.tasks
     from ivsproject.api.exceptions import StageFull
+    from stages import presence
     from stages.autoscaler import autoscale_tick
     from stages.models import Stage
     from stages.selectors import live_stages, viewer_counts
     from stages.services import stage_ensure_master
     from tokens.services import token_viewer_create
-    from viewers import presence
     from viewers.services import viewer_leave
 
     rng = random.Random(seed)

@@ -324,8 +324,8 @@ def correctness_row(ctx: Context) -> Row:
     from django.conf import settings
 
     from bench import seed
+    from stages import presence
     from stages.selectors import live_stages
-    from viewers import presence
     from viewers.models import ViewerSession
 
     seed.presence_clear()

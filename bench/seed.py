@@ -1,13 +1,13 @@
 """Simulated viewers written straight into Redis presence (and, where a row needs them, the
-matching ViewerSession rows), in pipelines — the same shapes `viewers.presence` writes."""
+matching ViewerSession rows), in pipelines — the same shapes `stages.presence` writes."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from ivsproject.redis import get_redis
+from stages import presence
 from stages.models import Stage
-from viewers import presence
 from viewers.models import ViewerSession
 
 BATCH = 5000
@@ -27,8 +27,7 @@ def stages_ensure(count: int) -> list[Stage]:
 
 def presence_clear() -> None:
     client = get_redis()
-    prefix = presence._prefix()
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=5000))
+    keys = list(client.scan_iter(match=presence.keys_pattern(), count=5000))
     for start in range(0, len(keys), 1000):
         client.delete(*keys[start : start + 1000])
     ViewerSession.objects.all().delete()
@@ -50,15 +49,14 @@ def viewers_write(
                     for u in user_ids[start : start + BATCH]
                 ]
             )
-    prefix = presence._prefix()
     client = get_redis()
     joined_ms = round(at * 1000)
     for start in range(0, len(user_ids), BATCH):
         chunk = user_ids[start : start + BATCH]
         pipe = client.pipeline(transaction=False)
-        pipe.zadd(f"{prefix}:pres:{stage.stage_id}", dict.fromkeys(chunk, at))
-        # One `seats` value per viewer: "stageId|participantId|joinedAtMs" (viewers.presence).
-        pipe.hset(f"{prefix}:seats", mapping={u: f"{stage.stage_id}|p{u[-11:]}|{joined_ms}" for u in chunk})
+        pipe.zadd(presence.stage_key(stage.stage_id), dict.fromkeys(chunk, at))
+        # One `seats` value per viewer: "stageId|participantId|joinedAtMs" (stages.presence).
+        pipe.hset(presence.seats_key(), mapping={u: f"{stage.stage_id}|p{u[-11:]}|{joined_ms}" for u in chunk})
         pipe.execute()
 
 
@@ -67,7 +65,7 @@ def presence_memory() -> dict[str, int]:
     client = get_redis()
     total = 0
     keys = 0
-    for name in client.scan_iter(match=f"{presence._prefix()}:*", count=5000):
+    for name in client.scan_iter(match=presence.keys_pattern(), count=5000):
         total += int(client.memory_usage(name, samples=0) or 0)
         keys += 1
     return {"bytes": total, "keys": keys}

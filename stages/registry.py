@@ -2,7 +2,7 @@
 
 Why (bench/, issue 7): reading the assignable stages was one ORM query per viewer token — ~400 µs
 of CPU, mostly Django building the query and the model instances, for a list that changes a few
-times an hour. Each process keeps the list; the seat script (viewers.presence) compares the
+times an hour. Each process keeps the list; the seat script (stages.presence) compares the
 generation the list was loaded under with `stages:registry-gen` in the same round trip that takes
 the seat, and refuses ("stale") on any difference, so no request seats a viewer from an outdated
 list. Every change to a Stage row writes a new generation (stages/signals.py).
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import redis
 
-from ivsproject.redis import get_redis, key
+from ivsproject.redis import get_redis, slot_key
 from stages.models import Stage
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ _cached: StageRegistry | None = None
 
 
 def generation_key() -> str:
-    return key("stages", "registry-gen")
+    # Checked inside the seat script: it shares the presence keys' slot.
+    return slot_key("seats", "stages", "registry-gen")
 
 
 def _new_generation() -> str:

@@ -11,10 +11,9 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from ivsproject.api.exceptions import NotFound, ValidationFailed
-from stages import registry
+from stages import presence, registry
 from stages.ivs import is_valid_stage_arn
 from stages.models import Stage
-from viewers import presence
 
 _PAGE_SALT = "stages.list"
 

@@ -83,7 +83,7 @@ def staff_client(client, db):
 @pytest.fixture
 def clock(monkeypatch):
     """Presence's clock, pinned and advanced by hand (heartbeats, timeouts, watch time)."""
-    from viewers import presence
+    from stages import presence
 
     class Clock:
         t = 1_800_000_000.0

@@ -1,7 +1,7 @@
 """Small builders shared by tests."""
 
+from stages import presence
 from stages.models import Stage
-from viewers import presence
 
 
 def track_viewers(stage: Stage, count: int, prefix: str = "v") -> list[str]:

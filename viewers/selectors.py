@@ -11,9 +11,9 @@ from django.utils.translation import gettext as _
 
 from ivsproject.api.envelope import iso_from_epoch
 from ivsproject.api.exceptions import NotFound, ValidationFailed
+from stages import presence
 from stages.models import Stage
 from stages.selectors import stage_by_arn, validate_stage_arn
-from viewers import presence
 from viewers.models import ViewerSession
 
 _PAGE_SALT = "viewers.list"

@@ -1,6 +1,6 @@
 """Viewer presence and sessions: join (seat), heartbeat, leave, timeout cleanup.
 
-Presence (Redis, `viewers.presence`) is the hot path; `ViewerSession` rows are the durable record,
+Presence (Redis, `stages.presence`) is the hot path; `ViewerSession` rows are the durable record,
 written on join, leave and timeout only. Order of writes is chosen so a crash at any point loses
 no durable data: sessions are closed in the database *before* presence is removed, and closing is
 idempotent (`left_at IS NULL` filters), so a re-run never counts watch time twice.
@@ -24,10 +24,10 @@ from django.utils.translation import gettext as _
 from ivsproject.api import throttling
 from ivsproject.api.exceptions import NotFound, StageFull
 from ivsproject.redis import get_redis, key
+from stages import presence
 from stages import registry as stage_registry
 from stages import selectors as stage_selectors
 from stages.models import Stage
-from viewers import presence
 from viewers import sessions as session_store
 from viewers.models import ViewerSession
 

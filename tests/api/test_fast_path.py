@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 
 from ivsproject import wsgi
 from ivsproject.api.fastpath import FastPathApplication
-from viewers import presence
+from stages import presence
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_ratelimit_clock")]
 

@@ -5,7 +5,7 @@ error, and many heartbeats from one thread share one connection."""
 import pytest
 
 from ivsproject.redis import get_redis, reset_redis
-from viewers import presence
+from stages import presence
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +62,25 @@ def test_reset_redis_closes_the_script_connections(api, master_stage, clock):
     assert not before & {c["id"] for c in get_redis().client_list()}
     clock.advance(5)
     assert _heartbeat(api, master_stage, "v1") == clock.t
+
+
+def test_a_script_gets_its_keys_as_keys_and_its_arguments_as_argv():
+    from ivsproject.redis import LuaScript, slot_key
+
+    echo = LuaScript("return {KEYS[1], KEYS[2], ARGV[1], #KEYS, #ARGV}")
+    first, second = slot_key("t", "a"), slot_key("t", "b")
+    assert echo([first, second], ["x"]) == [first, second, "x", 2, 1]
+    assert first.split(":")[1] == "{t}"  # the Cluster hash tag: keys of one tag share a slot
+
+
+def test_the_redis_internals_the_script_connection_reads_are_still_there():
+    """The per-thread script connection is built from the pool's `connection_class` and
+    `connection_kwargs` (not redis-py's documented API): a redis-py release without them must fail
+    here, loudly, before it fails heartbeats in production."""
+    pool = get_redis().connection_pool
+    conn = pool.connection_class(**pool.connection_kwargs)
+    try:
+        conn.send_command("PING")
+        assert conn.read_response() in ("PONG", b"PONG", True)
+    finally:
+        conn.disconnect()

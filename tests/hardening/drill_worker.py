@@ -22,12 +22,11 @@ django.setup()
 
 from ivsproject import locks  # noqa: E402
 from ivsproject.redis import get_redis, key  # noqa: E402
-from stages import ivs  # noqa: E402
+from stages import ivs, presence  # noqa: E402
 from stages import services as stage_services  # noqa: E402
 from stages import tasks as stage_tasks  # noqa: E402
 from stages.models import Stage  # noqa: E402
 from stages.selectors import master_stage  # noqa: E402
-from viewers import presence  # noqa: E402
 from viewers import sessions as viewer_sessions  # noqa: E402
 from viewers import tasks as viewer_tasks  # noqa: E402
 from viewers.models import ViewerSession  # noqa: E402

@@ -78,7 +78,7 @@ def test_create_stage_throttled_throughout_is_a_clean_503_after_backoff(api, mas
 
 
 def test_token_minting_throttled_is_503_and_gives_the_seat_back(api, master_stage, settings, backoff_delays):
-    from viewers import presence
+    from stages import presence
 
     settings.IVS_TOKEN_SIGNING = "api"
     emulator.inject_fault("CreateParticipantToken", "ThrottlingException", times=10)
@@ -144,8 +144,8 @@ def test_a_lost_create_response_does_not_make_a_second_stage(master_stage, setti
 
 # --- a stage deleted behind our back --------------------------------------------------------------
 def test_overflow_stage_deleted_in_ivs_is_forgotten_and_its_sessions_closed(api, master_stage, settings):
+    from stages import presence
     from stages.services import stage_create
-    from viewers import presence
 
     stage = stage_create(name="vanishing", role=Stage.Role.OVERFLOW, managed_by=Stage.ManagedBy.AUTO_SCALER)
     api.post("/api/token/viewer", {"userId": "stranded", "stageArn": stage.arn})

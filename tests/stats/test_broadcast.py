@@ -6,6 +6,7 @@ import time
 import pytest
 
 from ivsproject.redis import get_redis, key
+from stages import presence
 from stats import broadcast, tasks
 from stats.broadcast import (
     HISTORY_MAX_SAMPLES,
@@ -16,7 +17,6 @@ from stats.broadcast import (
     stats_push_now,
 )
 from stats.services import publisher_live_set
-from viewers import presence
 
 
 def track_viewer(stage, user_id):

@@ -14,9 +14,9 @@ from django.utils import translation
 
 from ivsproject.asgi import application
 from ivsproject.redis import get_redis, key
+from stages import presence
 from stats.broadcast import stats_broadcast
 from stats.tasks import push_stats
-from viewers import presence
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,8 +6,8 @@ import time
 import pytest
 from django.contrib.auth.models import User
 
+from stages import presence
 from stats.broadcast import stats_history_record
-from viewers import presence
 
 DASHBOARD = "/admin/dashboard/"
 

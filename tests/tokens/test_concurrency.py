@@ -7,8 +7,8 @@ from itertools import cycle
 import pytest
 import requests
 
+from stages import presence
 from tests.processes import manage, process_env, scratch_database, wsgi_servers
-from viewers import presence
 
 pytestmark = pytest.mark.slow
 HEADERS = {"x-api-key": "test-key"}

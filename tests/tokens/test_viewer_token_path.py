@@ -4,10 +4,9 @@ import pytest
 from django_ratelimit import core as ratelimit_core
 
 from ivsproject.redis import get_redis
-from stages import registry
+from stages import presence, registry
 from stages.ivs import emulator
 from stages.services import stage_create
-from viewers import presence
 from viewers.models import ViewerSession
 
 pytestmark = pytest.mark.django_db

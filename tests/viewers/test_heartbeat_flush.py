@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from stages import presence
 from stages.services import stage_create
 from tests.factories import track_viewers
-from viewers import presence
 from viewers.models import ViewerSession
 from viewers.tasks import cleanup_viewers
 

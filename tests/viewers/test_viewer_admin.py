@@ -1,8 +1,8 @@
 import pytest
 from django.core.management import call_command
 
+from stages import presence
 from stages.ivs import emulator
-from viewers import presence
 from viewers.models import ViewerSession
 
 pytestmark = pytest.mark.django_db

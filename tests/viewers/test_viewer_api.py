@@ -2,7 +2,7 @@
 
 import pytest
 
-from viewers import presence
+from stages import presence
 from viewers.models import ViewerSession
 from viewers.tasks import cleanup_viewers
 

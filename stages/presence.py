@@ -1,12 +1,16 @@
-"""Viewer presence in Redis — the hot path (heartbeats never touch the database).
+"""Seats on stages, in Redis — the hot path (heartbeats never touch the database).
 
-Per stage: a sorted set `pres:<stageId>` (member userId, score = last heartbeat, epoch seconds).
-One global hash `seats`: userId → "stageId|participantId|joinedAtMs" — the viewer's current seat
-and what the viewer list shows (joinedAt in integer epoch milliseconds, the precision the API
-prints). Why (bench/, issue 7): a per-stage metadata hash beside `seats` stored every userId three
-times (311 B per viewer at 100,000 viewers); one hash holding the seat and its metadata stores it
-twice (the sorted set needs its own copy). No session id is kept: sessions are found by
-(stage, userId), which the partial unique constraint `viewers_one_open_session` makes exact.
+Seats are the stages' resource: capacity, the least-loaded choice and the counts are stage facts,
+read by the stage list, the stats and the autoscaler; `viewers` builds the viewer's lifecycle and
+durable sessions on top of them.
+
+Per stage: a sorted set (member userId, score = last heartbeat, epoch seconds). One hash `seats`:
+userId → "stageId|participantId|joinedAtMs" — the viewer's current seat and what the viewer list
+shows (joinedAt in integer epoch milliseconds, the precision the API prints). Why one hash: a
+per-stage metadata hash beside `seats` stored every userId three times; one hash holding the seat
+and its metadata stores it twice (the sorted set needs its own copy). No session id is kept:
+sessions are found by (stage, userId), which the partial unique constraint
+`viewers_one_open_session` makes exact. Every key carries the hash tag `{seats}` (one Cluster slot).
 
 Seat assignment is one Lua script: it reads every candidate stage's count and takes the seat in the
 same atomic step, so concurrent requests from any number of processes can never overfill a stage.
@@ -19,8 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ivsproject.redis import get_redis, key, run_script
-from viewers import presence_scripts as lua
+from ivsproject.redis import get_redis, slot_key
+from stages import presence_scripts as lua
 
 
 @dataclass(frozen=True)
@@ -61,24 +65,23 @@ class PresenceEntry:
     joined_at: float
 
 
-def _prefix() -> str:
-    return key("presence")
+def _zprefix() -> str:
+    return slot_key("seats", "presence", "pres", "")
 
 
-def _script(source: str):  # type: ignore[no-untyped-def]
-    # register_script caches the SHA and uses EVALSHA, falling back to EVAL after a Redis restart.
-    client = get_redis()
-    cache = _SCRIPTS.setdefault(id(client), {})
-    if source not in cache:
-        cache[source] = client.register_script(source)
-    return cache[source]
+def stage_key(stage_id: str) -> str:
+    """The stage's sorted set of viewers (member userId, score = last heartbeat)."""
+    return _zprefix() + stage_id
 
 
-_SCRIPTS: dict[int, dict[str, object]] = {}
+def keys_pattern() -> str:
+    """A SCAN pattern for every presence key (the hash tag's braces are not glob characters)."""
+    return slot_key("seats", "presence", "*")
 
 
-def _run(source: str, args: list) -> Any:
-    return run_script(_script(source), args)
+def seats_key() -> str:
+    """The one hash userId → "stageId|participantId|joinedAtMs"."""
+    return slot_key("seats", "presence", "seats")
 
 
 def now() -> float:
@@ -112,20 +115,19 @@ def assign_seat(
     Why (bench/, issue 7): the seat, its metadata and the rate-limit count were four round trips
     per viewer token (~80 µs of CPU each in redis-py and the kernel); now one.
     """
-    gen_key, gen_value = generation or ("", "")
-    result = _run(
-        lua.ASSIGN,
+    gen_key, gen_value = generation or (seats_key(), "")  # no check: any key of the slot
+    result = lua.ASSIGN(
+        [seats_key(), gen_key, rate.key if rate else seats_key(), *(stage_key(c) for c in candidates)],
         [
-            _prefix(),
+            _zprefix(),
             at,
             capacity,
             user_id,
             "1" if explicit else "0",
             participant_id,
             _ms(at),
-            gen_key,
             gen_value,
-            rate.key if rate else "",
+            "1" if rate else "0",
             rate.limit if rate else 0,
             rate.ttl if rate else 0,
             *candidates,
@@ -142,26 +144,25 @@ def assign_seat(
 def set_meta(*, stage_id: str, user_id: str, participant_id: str, joined_at: float) -> bool:
     """Correct a seat's metadata (the participant id IVS issued, the session's join time) while the
     seat is still on `stage_id`. Returns whether it was written."""
-    return bool(_run(lua.SET_META, [_prefix(), stage_id, user_id, participant_id, _ms(joined_at)]))
+    return bool(lua.SET_META([seats_key()], [stage_id, user_id, participant_id, _ms(joined_at)]))
 
 
 def track(*, stage_id: str, user_id: str, at: float, participant_id: str, joined_at: float) -> None:
     """Register a viewer without a capacity check (re-registration of a viewer IVS still serves)."""
-    prefix = _prefix()
     pipe = get_redis().pipeline(transaction=True)
-    pipe.zadd(f"{prefix}:pres:{stage_id}", {user_id: at})
-    pipe.hset(f"{prefix}:seats", user_id, _seat_value(stage_id, participant_id, joined_at))
+    pipe.zadd(stage_key(stage_id), {user_id: at})
+    pipe.hset(seats_key(), user_id, _seat_value(stage_id, participant_id, joined_at))
     pipe.execute()
 
 
 def seat_of(user_id: str) -> str | None:
     """The stage id of the viewer's current seat (None when the viewer has none)."""
-    value = get_redis().hget(f"{_prefix()}:seats", user_id)
+    value = get_redis().hget(seats_key(), user_id)
     return value.split("|", 1)[0] if value else None
 
 
 def heartbeat(*, stage_id: str, user_id: str, at: float) -> bool:
-    return bool(_run(lua.HEARTBEAT, [_prefix(), stage_id, user_id, at]))
+    return bool(lua.HEARTBEAT([stage_key(stage_id)], [user_id, at]))
 
 
 def heartbeat_counted(
@@ -173,12 +174,12 @@ def heartbeat_counted(
     Why (bench/, issue 7): the rate-limit INCR and the presence refresh were two round trips per
     heartbeat, each ~60–100 µs of CPU in redis-py and the kernel (plus a wait on Redis).
     """
-    count, tracked = _run(lua.HEARTBEAT_COUNTED, [_prefix(), stage_id, user_id, at, counter_key, limit, counter_ttl])
+    count, tracked = lua.HEARTBEAT_COUNTED([stage_key(stage_id), counter_key], [user_id, at, limit, counter_ttl])
     return int(count), bool(int(tracked))
 
 
 def release(*, stage_id: str, user_id: str) -> PresenceEntry | None:
-    value = _run(lua.RELEASE, [_prefix(), stage_id, user_id])
+    value = lua.RELEASE([stage_key(stage_id), seats_key()], [stage_id, user_id])
     return _entry(stage_id, user_id, 0.0, value) if value else None
 
 
@@ -208,19 +209,19 @@ def counts_and_values(stage_ids: list[str], keys: list[str]) -> tuple[dict[str, 
     for name in keys:
         pipe.get(name)
     for stage_id in stage_ids:
-        pipe.zcard(f"{_prefix()}:pres:{stage_id}")
+        pipe.zcard(stage_key(stage_id))
     replies = pipe.execute()
     return dict(zip(stage_ids, (int(c) for c in replies[len(keys) :]), strict=True)), replies[: len(keys)]
 
 
 def active_count(stage_id: str, *, since: float) -> int:
-    return int(get_redis().zcount(f"{_prefix()}:pres:{stage_id}", since, "+inf"))
+    return int(get_redis().zcount(stage_key(stage_id), since, "+inf"))
 
 
 def get_entry(*, stage_id: str, user_id: str) -> PresenceEntry | None:
     pipe = get_redis().pipeline(transaction=False)
-    pipe.zscore(f"{_prefix()}:pres:{stage_id}", user_id)
-    pipe.hget(f"{_prefix()}:seats", user_id)
+    pipe.zscore(stage_key(stage_id), user_id)
+    pipe.hget(seats_key(), user_id)
     score, value = pipe.execute()
     return None if score is None else _entry(stage_id, user_id, float(score), value)
 
@@ -231,29 +232,29 @@ def tracked(pairs: list[tuple[str, str]]) -> list[bool]:
         return []
     pipe = get_redis().pipeline(transaction=False)
     for stage_id, user_id in pairs:
-        pipe.zscore(f"{_prefix()}:pres:{stage_id}", user_id)
+        pipe.zscore(stage_key(stage_id), user_id)
     return [score is not None for score in pipe.execute()]
 
 
 def scores(*, stage_id: str, offset: int, limit: int) -> list[tuple[str, float]]:
     """(userId, last heartbeat) oldest first, without metadata: one cheap round trip."""
-    return _scored(get_redis(), "ZRANGE", f"{_prefix()}:pres:{stage_id}", offset, offset + limit - 1, "WITHSCORES")
+    return _scored(get_redis(), "ZRANGE", stage_key(stage_id), offset, offset + limit - 1, "WITHSCORES")
 
 
 def page(*, stage_id: str, offset: int, limit: int) -> list[PresenceEntry]:
     """Viewers oldest heartbeat first, with their metadata, in two round trips."""
     client = get_redis()
-    rows = _scored(client, "ZRANGE", f"{_prefix()}:pres:{stage_id}", offset, offset + limit - 1, "WITHSCORES")
+    rows = _scored(client, "ZRANGE", stage_key(stage_id), offset, offset + limit - 1, "WITHSCORES")
     if not rows:
         return []
-    values = client.hmget(f"{_prefix()}:seats", [user for user, _ in rows])
+    values = client.hmget(seats_key(), [user for user, _ in rows])
     return [_entry(stage_id, user, float(score), value) for (user, score), value in zip(rows, values, strict=True)]
 
 
 def expired(*, stage_id: str, cutoff: float, limit: int = 5000) -> list[tuple[str, float]]:
     """(userId, last heartbeat) of viewers silent since before `cutoff`, oldest first. No metadata:
     closing their sessions needs none (one round trip less per page of the cleanup)."""
-    z = f"{_prefix()}:pres:{stage_id}"
+    z = stage_key(stage_id)
     return _scored(get_redis(), "ZRANGEBYSCORE", z, "-inf", f"({cutoff}", "WITHSCORES", "LIMIT", 0, limit)
 
 
@@ -275,11 +276,11 @@ def _scored(client: Any, *command: object) -> list[tuple[str, float]]:
 def remove_expired(*, stage_id: str, cutoff: float, user_ids: list[str]) -> list[str]:
     if not user_ids:
         return []
-    return list(_run(lua.EXPIRE, [_prefix(), stage_id, cutoff, *user_ids]))
+    return list(lua.EXPIRE([stage_key(stage_id), seats_key()], [stage_id, cutoff, *user_ids]))
 
 
 def drop_stage(stage_id: str) -> list[PresenceEntry]:
     """Forget a deleted stage's presence; returns who was there (to close their sessions)."""
     entries = page(stage_id=stage_id, offset=0, limit=1_000_000)
-    _run(lua.DROP, [_prefix(), stage_id])
+    lua.DROP([stage_key(stage_id), seats_key()], [stage_id])
     return entries
