@@ -54,28 +54,28 @@ def simulate(plan: list[int] | None = None, seed: int = 7) -> SimResult:
     from django.conf import settings
     from django.utils import timezone
 
-    import stages.tasks
+    import autoscaling.tasks
+    from autoscaling.autoscaler import autoscale_tick
     from ivsproject.api.exceptions import StageFull
     from stages import presence
-    from stages.autoscaler import autoscale_tick
     from stages.models import Stage
     from stages.selectors import live_stages, viewer_counts
     from stages.services import stage_ensure_master
     from tokens.services import token_viewer_create
-    from viewers.services import viewer_leave
+    from viewers.lifecycle import viewer_leave
 
     rng = random.Random(seed)
     plan = plan or audience_plan()
     base = timezone.now()
     clock = {"t": 0}
-    real_now, real_request = presence.now, stages.tasks.request_autoscale
+    real_now, real_request = presence.now, autoscaling.tasks.request_autoscale
     presence.now = lambda: base.timestamp() + clock["t"]  # type: ignore[assignment]
     pending: list[str] = []
 
     def tick_now() -> None:
         pending.extend(str(d) for d in autoscale_tick(now=base + timedelta(seconds=clock["t"])))
 
-    stages.tasks.request_autoscale = tick_now  # type: ignore[assignment]
+    autoscaling.tasks.request_autoscale = tick_now  # type: ignore[assignment]
     stage_ensure_master()
     watching: dict[str, str] = {}  # userId → stageArn
     serial = 0
@@ -121,7 +121,7 @@ def simulate(plan: list[int] | None = None, seed: int = 7) -> SimResult:
             clock["t"] += STEP_SECONDS
     finally:
         presence.now = real_now  # type: ignore[assignment]
-        stages.tasks.request_autoscale = real_request  # type: ignore[assignment]
+        autoscaling.tasks.request_autoscale = real_request  # type: ignore[assignment]
     return result
 
 

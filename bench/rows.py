@@ -582,7 +582,7 @@ def scale_rows(ctx: Context) -> list[Row]:
 
     from bench import seed
     from ivsproject.redis import get_redis
-    from viewers.services import viewers_cleanup
+    from viewers.cleanup import viewers_cleanup
 
     app = get_wsgi_application()
     seed.presence_clear()

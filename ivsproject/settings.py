@@ -151,6 +151,7 @@ INSTALLED_APPS = [
     "viewers",
     "tokens",
     "stats",
+    "autoscaling",
 ]
 
 MIDDLEWARE = [
@@ -260,7 +261,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "options": {"expires": float(CLEANUP_INTERVAL_SECONDS)},
     },
     "autoscale": {
-        "task": "stages.autoscale",
+        "task": "autoscaling.tick",
         "schedule": float(AUTOSCALE_INTERVAL_SECONDS),
         "options": {"expires": float(AUTOSCALE_INTERVAL_SECONDS)},
     },
@@ -270,7 +271,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "options": {"expires": float(STATS_PUSH_INTERVAL_SECONDS)},
     },
     "publisher-live-poll": {
-        "task": "stats.publisher_live_poll",
+        "task": "stages.host_live_poll",
         "schedule": float(STATS_PUSH_INTERVAL_SECONDS),
         "options": {"expires": float(STATS_PUSH_INTERVAL_SECONDS)},
     },

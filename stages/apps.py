@@ -6,7 +6,8 @@ class StagesConfig(AppConfig):
 
     def ready(self) -> None:
         from ivsproject.api.metrics import SCRAPE_TIME_COLLECTORS
-        from stages import signals  # noqa: F401  (connects the registry invalidation)
+        from stages import receivers
         from stages.metrics import StageCollector
 
+        receivers.connect()
         SCRAPE_TIME_COLLECTORS.append(StageCollector())

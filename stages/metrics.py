@@ -1,17 +1,10 @@
-"""Domain metrics for stages and the autoscaler (Prometheus).
-
-Stage gauges are read from the registry at scrape time (a custom collector), so every web process
-reports the same truth whichever process made the change; scale events are counters in the
-worker that acted (aggregated across processes in multiprocess mode).
-"""
+"""Stage gauges for Prometheus, read from the registry at scrape time (a custom collector), so
+every web process reports the same truth whichever process made the change."""
 
 from collections.abc import Iterator
 
-from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-SCALE_EVENTS = Counter("ivs_autoscale_events_total", "Autoscaler actions", ["action"])
 
 
 class StageCollector(Collector):

@@ -19,9 +19,10 @@ from ivsproject.api.exceptions import (
     ValidationFailed,
 )
 from ivsproject.redis import get_redis, key
-from stages import ivs
+from stages import ivs, presence
 from stages.models import Stage
 from stages.selectors import live_stages, master_stage, stage_by_arn, viewer_count
+from stages.signals import stage_created, stage_deleted
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +82,15 @@ def stage_create(
             lock.release()
         except Exception:  # lock expired under a very slow AWS call: nothing left to release
             logger.warning("stage-create lock expired before release")
-    _push_stats("stage-created")
+    _announce_created(stage)
     return stage
 
 
-def _push_stats(reason: str) -> None:
-    from stats.broadcast import stats_push_now
+def _announce_created(stage: Stage) -> None:
+    def send() -> None:
+        stage_created.send(sender=Stage, stage=stage)
 
-    stats_push_now(reason)
+    transaction.on_commit(send)
 
 
 def after_ivs_create(created: ivs.IvsStage) -> None:
@@ -96,18 +98,14 @@ def after_ivs_create(created: ivs.IvsStage) -> None:
     orphan in IVS. Our tags make the reconcile step (`stages_sync`) adopt it on the next run."""
 
 
-def _close_stage_sessions(stage: Stage) -> int:
-    from viewers.services import viewer_sessions_close_for_stage
-
-    return viewer_sessions_close_for_stage(stage=stage)
-
-
 def stage_mark_deleted(*, stage: Stage) -> Stage:
     stage.status = Stage.Status.DELETED
     stage.deleted_at = stage.status_changed_at = timezone.now()
     stage.save(update_fields=["status", "deleted_at", "status_changed_at", "updated_at"])
-    _close_stage_sessions(stage)
-    _push_stats("stage-deleted")
+    # Synchronous: the receivers close the stage's durable sessions before its presence goes, so a
+    # crash in between leaves presence to a re-run, never a session without its watch time.
+    stage_deleted.send(sender=Stage, stage=stage)
+    presence.drop_stage(stage.stage_id)
     return stage
 
 

@@ -1,31 +1,17 @@
-"""Stage rows changed → the token path's cached stage lists (stages/registry.py) are stale.
+"""What the stages layer tells the layers above it. Each signal is sent by this app and received by
+apps that build on it (their receivers are connected in their `AppConfig.ready()`), so news travels
+upward without an upward import.
 
-Why a signal (the house style keeps logic out of signals; this is only a cache invalidation): a
-stage's assignability changes in many places — the services, the autoscaler's drain/reactivate,
-the IVS reconcile, the admin, management commands, the shell — and a missed call would leave every
-process seating viewers from an outdated list. post_save/post_delete catch all of them (only
-`QuerySet.update()`, which no path uses on status or role, bypasses them).
-
-Why on commit: another process that reloads before the change commits would read the old rows
-under the new generation and keep them. Inside a transaction the generation is also bumped at
-once, so this connection's own next token (and a test, whose transaction never commits) sees it.
+- `stage_created(stage)`: after the creating transaction commits.
+- `stage_deleted(stage)`: synchronously, right after the row is marked deleted and before presence
+  is touched by anyone else: a receiver that closes durable sessions runs inside the same call, so
+  the crash-safe order "database first, then presence" holds.
+- `host_live_changed(live)`: the host went live or offline on the master stage, from an EventBridge
+  event or a poll; sent once per change, after the state is written.
 """
 
-from __future__ import annotations
+from django.dispatch import Signal
 
-from typing import Any
-
-from django.db import transaction
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
-
-from stages import registry
-from stages.models import Stage
-
-
-@receiver(post_save, sender=Stage, dispatch_uid="stages.registry.saved")
-@receiver(post_delete, sender=Stage, dispatch_uid="stages.registry.deleted")
-def stage_changed(sender: type[Stage], *, using: str, **kwargs: Any) -> None:
-    if transaction.get_connection(using).in_atomic_block:
-        registry.bump()
-    transaction.on_commit(registry.bump, using=using)
+stage_created = Signal()
+stage_deleted = Signal()
+host_live_changed = Signal()

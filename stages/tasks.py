@@ -1,33 +1,23 @@
 import logging
 
 from celery import shared_task
-from django.conf import settings
 
+from ivsproject.api.exceptions import ApiError
 from ivsproject.locks import single_run
-from ivsproject.redis import get_redis, key
-from stages.autoscaler import autoscale_tick
+from stages import hostlive
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="stages.autoscale")
-def autoscale() -> list[str] | None:
-    """Beat task (and on demand): one tick at a time across the whole deployment."""
-    with single_run("autoscale", ttl_seconds=max(settings.AUTOSCALE_INTERVAL_SECONDS * 4, 120)) as acquired:
+@shared_task(name="stages.host_live_poll")
+def poll_host_live() -> bool | None:
+    """Beat task: repair the host-live state from IVS (events are best effort). A change is
+    announced by `stages.hostlive` itself, whichever source found it."""
+    with single_run("publisher-live-poll", ttl_seconds=30) as acquired:
         if not acquired:
-            logger.info("autoscale tick already running elsewhere; skipping")
             return None
-        decisions = autoscale_tick()
-        for decision in decisions:
-            logger.info("autoscale: %s", decision)
-        return [str(d) for d in decisions]
-
-
-def request_autoscale() -> None:
-    """Ask for a tick now instead of at the next beat. Debounced: a flash crowd hitting STAGE_FULL
-    thousands of times a second enqueues one tick every 2 s, not thousands. Best effort."""
-    try:
-        if get_redis().set(key("autoscale", "requested"), "1", nx=True, ex=2):
-            autoscale.delay()
-    except Exception:  # the beat tick still comes; a broker hiccup must not fail a token request
-        logger.warning("could not request an autoscale tick", exc_info=True)
+        try:
+            return hostlive.refresh()
+        except ApiError as exc:  # IVS unreachable or throttled: keep the last answer until its TTL
+            logger.warning("host-live poll failed: %s %s", exc.code, exc.message)
+            return None

@@ -11,7 +11,8 @@ from ivsproject.api.authentication import match_secret
 from ivsproject.api.envelope import ok
 from ivsproject.api.exceptions import Forbidden
 from ivsproject.api.schema import envelope_responses
-from stats import events, selectors
+from stages import events
+from stats import selectors
 from stats.serializers import (
     IvsEventResultSerializer,
     IvsEventSerializer,

@@ -17,7 +17,6 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
 
 from ivsproject.api.envelope import iso_from_epoch, now_iso
 from ivsproject.redis import get_redis, key
@@ -118,24 +117,3 @@ def stats_push_gate(*, interval_seconds: int | None = None) -> bool:
     interval = interval_seconds or settings.STATS_PUSH_INTERVAL_SECONDS
     ttl_ms = max(interval * 1000 - 500, interval * 500)
     return bool(get_redis().set(_push_gate_key(), "1", nx=True, px=ttl_ms))
-
-
-def stats_push_now(reason: str) -> None:
-    """Ask for an immediate push (host live/offline, stage created/deleted). Best effort: it runs
-    after the caller's transaction commits, through Celery, and never raises into the caller."""
-
-    def enqueue() -> None:
-        try:
-            from stats.tasks import push_stats_now
-
-            push_stats_now.apply_async(
-                kwargs={"reason": reason}, expires=float(settings.STATS_PUSH_INTERVAL_SECONDS * 2)
-            )
-        except Exception:
-            logger.warning("could not queue an immediate stats push (%s)", reason, exc_info=True)
-
-    try:
-        transaction.on_commit(enqueue)
-    except Exception:  # no usable database connection: queue it now, the worker reads committed data anyway
-        logger.warning("could not defer the stats push (%s) to commit", reason, exc_info=True)
-        enqueue()

@@ -5,20 +5,16 @@ process's copy, checked against the registry generation per request)."""
 from __future__ import annotations
 
 from ivsproject.api.envelope import iso
-from ivsproject.redis import get_redis, key
+from stages import hostlive
 from stages.selectors import live_stages_counted
 
 
-def publisher_live_key() -> str:
-    return key("publisher-live")
-
-
 def is_publisher_live() -> bool:
-    return get_redis().get(publisher_live_key()) == "1"
+    return hostlive.is_live()
 
 
 def stats_overview() -> dict:
-    stages, counts, (publisher_live,) = live_stages_counted(publisher_live_key())
+    stages, counts, (publisher_live,) = live_stages_counted(hostlive.live_key())
     rows = [
         {
             "stageArn": s.arn,
@@ -33,7 +29,7 @@ def stats_overview() -> dict:
         # The same counts as the rows, so totalViewers always equals their sum.
         "totalViewers": sum(r["viewerCount"] for r in rows),
         "activeStages": len(rows),
-        "isPublisherLive": publisher_live == "1",
+        "isPublisherLive": hostlive.is_live(publisher_live),
         "stages": rows,
     }
 

@@ -33,7 +33,7 @@ class IvsEventDetailSerializer(serializers.Serializer):
 
 
 class IvsEventSerializer(serializers.Serializer):
-    """An EventBridge event as AWS delivers it (documentation only; validated in stats.events)."""
+    """An EventBridge event as AWS delivers it (documentation only; validated in stages.events)."""
 
     id = serializers.CharField()
     time = serializers.CharField()

@@ -1,31 +1,12 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
+from django.db import transaction
 
-from ivsproject.api.exceptions import ApiError
-from ivsproject.locks import single_run
 from stats.broadcast import stats_broadcast, stats_push_gate
-from stats.selectors import is_publisher_live
-from stats.services import publisher_live_refresh
 
 logger = logging.getLogger(__name__)
-
-
-@shared_task(name="stats.publisher_live_poll")
-def poll_publisher_live() -> bool | None:
-    with single_run("publisher-live-poll", ttl_seconds=30) as acquired:
-        if not acquired:
-            return None
-        was_live = is_publisher_live()
-        try:
-            live = publisher_live_refresh()
-        except ApiError as exc:  # IVS unreachable or throttled: keep the last answer until its TTL
-            logger.warning("publisher-live poll failed: %s %s", exc.code, exc.message)
-            return None
-    if live != was_live:
-        # Operators see the host go live/offline at once, not at the next tick.
-        _broadcast_quietly("publisher-live" if live else "publisher-offline")
-    return live
 
 
 @shared_task(name="stats.push")
@@ -41,13 +22,28 @@ def push_stats() -> bool:
 @shared_task(name="stats.push_now")
 def push_stats_now(reason: str = "change") -> bool:
     """An immediate push queued by `stats_push_now` when something operators care about changed."""
-    return _broadcast_quietly(reason)
-
-
-def _broadcast_quietly(reason: str) -> bool:
     try:
         stats_broadcast(reason=reason)
     except Exception:  # the next tick will carry the news anyway
         logger.warning("stats push (%s) failed", reason, exc_info=True)
         return False
     return True
+
+
+def stats_push_now(reason: str) -> None:
+    """Ask for an immediate push (host live/offline, stage created/deleted). Best effort: it runs
+    after the caller's transaction commits, through Celery, and never raises into the caller."""
+
+    def enqueue() -> None:
+        try:
+            push_stats_now.apply_async(
+                kwargs={"reason": reason}, expires=float(settings.STATS_PUSH_INTERVAL_SECONDS * 2)
+            )
+        except Exception:
+            logger.warning("could not queue an immediate stats push (%s)", reason, exc_info=True)
+
+    try:
+        transaction.on_commit(enqueue)
+    except Exception:  # no usable database connection: queue it now, the worker reads committed data anyway
+        logger.warning("could not defer the stats push (%s) to commit", reason, exc_info=True)
+        enqueue()

@@ -106,8 +106,8 @@ def ivs_events(client, settings, monkeypatch):
 
     settings.IVS_EVENTS_SECRET = IVS_EVENTS_SECRET
     pushes = []
-    monkeypatch.setattr("stats.broadcast.stats_push_now", lambda reason: pushes.append(reason))
-    monkeypatch.setattr("stages.tasks.request_autoscale", lambda: pushes.append("autoscale"))
+    monkeypatch.setattr("stats.tasks.stats_push_now", lambda reason: pushes.append(reason))
+    monkeypatch.setattr("autoscaling.tasks.request_autoscale", lambda: pushes.append("autoscale"))
 
     def send(body, secret=IVS_EVENTS_SECRET, **headers):
         payload = body if isinstance(body, str) else json.dumps(body)

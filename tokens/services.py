@@ -19,7 +19,7 @@ from stages import ivs
 from stages import selectors as stage_selectors
 from stages.ivs import participant_token
 from stages.models import Stage
-from viewers import services as viewer_services
+from viewers import lifecycle, seating
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def token_viewer_create(
     # The participant id exists before the seat, so the seat script records it in the same round
     # trip (a token from CreateParticipantToken carries IVS's own id; the session open fixes that).
     participant_id = participant_token.new_participant_id()
-    grant = viewer_services.viewer_seat_take(
+    grant = seating.viewer_seat_take(
         user_id=user_id, stage_arn=stage_arn, participant_id=participant_id, rate_ticket=rate_ticket
     )
     try:
@@ -126,12 +126,12 @@ def token_viewer_create(
             role="viewer",
             participant_id=participant_id,
         )
-        viewer_services.viewer_session_open(grant=grant, user_id=user_id, participant_id=minted.participant_id)
+        lifecycle.viewer_session_open(grant=grant, user_id=user_id, participant_id=minted.participant_id)
     except Exception:
         # The seat was taken for this token; without a token (or without its durable session —
         # the database away) it must go back, or it would count as a viewer until the cleanup.
         try:
-            viewer_services.viewer_seat_release(grant=grant, user_id=user_id)
+            seating.viewer_seat_release(grant=grant, user_id=user_id)
         except Exception:
             logger.warning("could not give back the seat of a failed viewer token", exc_info=True)
         raise

@@ -6,9 +6,9 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from ivsproject.api.exceptions import ApiError
+from viewers.lifecycle import viewer_disconnect
 from viewers.models import ViewerSession
 from viewers.selectors import format_duration
-from viewers.services import viewer_disconnect
 
 
 class ActiveFilter(admin.SimpleListFilter):

@@ -14,7 +14,7 @@ from ivsproject.api.fastpath import FastAnswer, FastRequest
 from ivsproject.api.plainbody import PlainBody
 from ivsproject.api.schema import envelope_responses
 from stages import selectors as stage_selectors
-from viewers import selectors, services
+from viewers import lifecycle, selectors
 from viewers.serializers import (
     HeartbeatResultSerializer,
     LeaveResultSerializer,
@@ -55,11 +55,11 @@ class ViewerHeartbeatApi(APIView):
         if ticket is not None and ticket.counted is not None:
             throttling.settle(ticket)  # counted by the fast path already: only enforced here
             ticket = None
-        count, tracked = services.viewer_heartbeat_refresh(stage_id=stage_id, user_id=user_id, rate_ticket=ticket)
+        count, tracked = lifecycle.viewer_heartbeat_refresh(stage_id=stage_id, user_id=user_id, rate_ticket=ticket)
         if ticket is not None and count is not None:
             throttling.enforce(ticket, count)
         if not tracked:
-            services.viewer_heartbeat(user_id=user_id, stage_arn=stage_arn)
+            lifecycle.viewer_heartbeat(user_id=user_id, stage_arn=stage_arn)
         return ok({"userId": user_id, "stageArn": stage_arn, "heartbeatUpdated": True}, message=_("心跳更新成功"))
 
 
@@ -76,7 +76,7 @@ def heartbeat_fast(request: FastRequest) -> FastAnswer | None:
     if stage_id is None:
         return None
     ticket = throttling.ticket_of(request.environ)
-    count, tracked = services.viewer_heartbeat_refresh(stage_id=stage_id, user_id=user_id, rate_ticket=ticket)
+    count, tracked = lifecycle.viewer_heartbeat_refresh(stage_id=stage_id, user_id=user_id, rate_ticket=ticket)
     if ticket is not None and count is not None and (not tracked or count > ticket.limit):
         request.precounted = count
         return None
@@ -96,7 +96,7 @@ class ViewerLeaveApi(APIView):
         body = ViewerStageSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         user_id, stage_arn = body.validated_data["userId"], body.validated_data["stageArn"]
-        services.viewer_leave(user_id=user_id, stage_arn=stage_arn)
+        lifecycle.viewer_leave(user_id=user_id, stage_arn=stage_arn)
         return ok({"userId": user_id, "stageArn": stage_arn, "viewerLeft": True}, message=_("觀眾離開記錄成功"))
 
 

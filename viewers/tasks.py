@@ -5,7 +5,7 @@ from celery import shared_task
 from django.conf import settings
 
 from ivsproject.locks import single_run
-from viewers.services import viewers_cleanup
+from viewers.cleanup import viewers_cleanup
 
 logger = logging.getLogger(__name__)
 

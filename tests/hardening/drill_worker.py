@@ -1,6 +1,6 @@
 """A stand-in Celery worker for the worker-kill drills: `python -m tests.hardening.drill_worker CMD`.
 
-It runs the real task functions (`viewers.tasks.cleanup_viewers`, `stages.tasks.autoscale`, what a
+It runs the real task functions (`viewers.tasks.cleanup_viewers`, `autoscaling.tasks.autoscale`, what a
 worker executes) against the scratch database and Redis of the environment. The `*-then-hang`
 commands stop at a hook point — printing `HOOK` — and wait there to be SIGKILLed by the test.
 The run-lock TTLs are shortened to LOCK_TTL seconds so the drill can watch them expire; the
@@ -20,11 +20,11 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ivsproject.settings")
 django.setup()
 
+from autoscaling import tasks as autoscaling_tasks  # noqa: E402
 from ivsproject import locks  # noqa: E402
 from ivsproject.redis import get_redis, key  # noqa: E402
 from stages import ivs, presence  # noqa: E402
 from stages import services as stage_services  # noqa: E402
-from stages import tasks as stage_tasks  # noqa: E402
 from stages.models import Stage  # noqa: E402
 from stages.selectors import master_stage  # noqa: E402
 from viewers import sessions as viewer_sessions  # noqa: E402
@@ -43,7 +43,7 @@ def _short_locks() -> None:
         return real(name, ttl_seconds=LOCK_TTL)
 
     viewer_tasks.single_run = short  # type: ignore[assignment]
-    stage_tasks.single_run = short  # type: ignore[assignment]
+    autoscaling_tasks.single_run = short  # type: ignore[assignment]
 
 
 def _hang() -> None:
@@ -95,7 +95,7 @@ def cleanup_then_hang(after: int) -> None:
 
 def autoscale_then_hang() -> None:
     stage_services.after_ivs_create = lambda created: _hang()  # type: ignore[assignment]
-    stage_tasks.autoscale()
+    autoscaling_tasks.autoscale()
 
 
 def state() -> dict:
@@ -129,7 +129,7 @@ def main(argv: list[str]) -> None:
     elif command == "cleanup":
         print(json.dumps(viewer_tasks.cleanup_viewers()))
     elif command == "autoscale":
-        print(json.dumps(stage_tasks.autoscale()))
+        print(json.dumps(autoscaling_tasks.autoscale()))
     elif command == "state":
         print(json.dumps(state()))
     else:

@@ -8,8 +8,8 @@ import pytest
 from botocore import exceptions as boto_exc
 from botocore.retries import standard
 
+from autoscaling.autoscaler import autoscale_tick
 from stages import ivs
-from stages.autoscaler import autoscale_tick
 from stages.ivs import emulator
 from stages.models import Stage
 from tests.factories import track_viewers

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from ivsproject.redis import get_redis, key
-from stages import presence
+from stages import hostlive, presence
 from stats import broadcast, tasks
 from stats.broadcast import (
     HISTORY_MAX_SAMPLES,
@@ -14,9 +14,8 @@ from stats.broadcast import (
     stats_history,
     stats_history_record,
     stats_push_gate,
-    stats_push_now,
 )
-from stats.services import publisher_live_set
+from stats.tasks import stats_push_now
 
 
 def track_viewer(stage, user_id):
@@ -40,7 +39,7 @@ def sent(monkeypatch):
 def test_broadcast_sends_the_spec_payload_with_stage_rows_to_the_stats_group(master_stage, sent):
     track_viewer(master_stage, "u1")
     track_viewer(master_stage, "u2")
-    publisher_live_set(live=True)
+    hostlive.set_live(live=True)
 
     data = stats_broadcast(reason="tick")
 
@@ -158,17 +157,29 @@ def test_push_now_task_swallows_failures(monkeypatch):
 
 
 @pytest.mark.parametrize(("before", "after", "pushes"), [(False, True, 1), (True, False, 1), (True, True, 0)])
-def test_publisher_poll_pushes_at_once_when_the_host_goes_live_or_offline(monkeypatch, before, after, pushes):
-    publisher_live_set(live=before)
+def test_a_host_live_change_pushes_at_once_and_only_a_change(monkeypatch, before, after, pushes):
+    hostlive.set_live(live=before)
     pushed = []
-    monkeypatch.setattr(tasks, "publisher_live_refresh", lambda: after)
-    monkeypatch.setattr(tasks, "stats_broadcast", lambda **kw: pushed.append(kw))
+    monkeypatch.setattr(tasks, "stats_push_now", pushed.append)
 
-    assert tasks.poll_publisher_live() is after
+    hostlive.set_live(live=after)
 
-    assert len(pushed) == pushes
-    if pushes:
-        assert pushed[0]["reason"] == ("publisher-live" if after else "publisher-offline")
+    assert pushed == ([("publisher-live" if after else "publisher-offline")] if pushes else [])
+
+
+def test_the_host_live_poll_returns_what_ivs_says_and_survives_an_ivs_error(master_stage, monkeypatch):
+    from ivsproject.api.exceptions import ServiceUnavailable
+    from stages import tasks as stage_tasks
+
+    assert stage_tasks.poll_host_live() is False  # nobody publishes on the master stage
+
+    def down():
+        raise ServiceUnavailable()
+
+    monkeypatch.setattr(hostlive, "refresh", down)
+    hostlive.set_live(live=True)
+    assert stage_tasks.poll_host_live() is None  # the last answer stands until its TTL
+    assert hostlive.is_live()
 
 
 def test_beat_runs_the_ticker_every_push_interval(settings):

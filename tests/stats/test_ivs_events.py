@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
+from stages import hostlive
 from stages.ivs import emulator
-from stats import services
 from stats.selectors import is_publisher_live
 from tests.factories import ivs_stage_event
 from tokens.services import token_publisher_create
@@ -115,7 +115,7 @@ def test_poll_reconciles_a_lost_unpublished_event(ivs_events, master_stage):
     host = token_publisher_create(user_id="host")
     participant = emulator.participant_join(stage_arn=master_stage.arn, token=host.token)
     emulator.participant_publish(stage_arn=master_stage.arn, participant_id=participant)
-    assert services.publisher_live_refresh() is True
+    assert hostlive.refresh() is True
     emulator.participant_leave(stage_arn=master_stage.arn, participant_id=participant)  # the event got lost
-    assert services.publisher_live_refresh() is False
+    assert hostlive.refresh() is False
     assert not is_publisher_live()

@@ -2,7 +2,7 @@ from dataclasses import asdict
 
 from django.core.management.base import BaseCommand
 
-from viewers.services import viewers_cleanup
+from viewers.cleanup import viewers_cleanup
 
 
 class Command(BaseCommand):

@@ -2,9 +2,8 @@
 
 EventBridge delivery is best effort: events can be duplicated, late by hours, and out of order
 (an Unpublished may arrive before its Published). So each event is de-duplicated by id, and
-applied only if it is newer than the state it would overwrite — per participant, ordered by the
-event's own `time`. The ListParticipants poll (stats.services) stays as the reconciliation and
-writes through the same ordered state.
+applied through `stages.hostlive.apply`, which keeps only what is newer than the state it would
+overwrite — per participant, ordered by the event's own `time`.
 """
 
 from __future__ import annotations
@@ -14,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.utils.translation import gettext as _
 
 from ivsproject.api.exceptions import ValidationFailed
 from ivsproject.redis import get_redis, key
+from stages import hostlive
 from stages.ivs import is_valid_stage_arn
 from stages.selectors import master_stage
 
@@ -28,49 +27,6 @@ PUBLISHED = "Participant Published"
 UNPUBLISHED = "Participant Unpublished"
 HANDLED = {PUBLISHED: True, UNPUBLISHED: False}
 _SEEN_TTL = 48 * 3600  # IVS retries delivery for a few hours; remember ids for longer
-
-# KEYS: per-participant state hash, live flag. ARGV: ttl, then (participant, epoch_ms, 0/1)*.
-# Applies each update only if newer than what is stored; recomputes the flag from all
-# participants; returns {applied count, live (0/1), previous flag or ""}.
-_APPLY = """
-local state, flag, ttl = KEYS[1], KEYS[2], tonumber(ARGV[1])
-local applied = 0
-for i = 2, #ARGV, 3 do
-  local current = redis.call('HGET', state, ARGV[i])
-  local at = tonumber(ARGV[i + 1])
-  if not current or tonumber(string.match(current, '^(%d+)')) <= at then
-    redis.call('HSET', state, ARGV[i], ARGV[i + 1] .. '|' .. ARGV[i + 2])
-    applied = applied + 1
-  end
-end
-local live = 0
-for _, v in ipairs(redis.call('HVALS', state)) do
-  if string.sub(v, -1) == '1' then live = 1 end
-end
-redis.call('EXPIRE', state, ttl)
-local previous = redis.call('GET', flag) or ''
-redis.call('SET', flag, tostring(live), 'EX', ttl)
-return {applied, live, previous}
-"""
-
-
-def publisher_state_key() -> str:
-    return key("publisher-state")
-
-
-def publisher_state_apply(updates: list[tuple[str, datetime, bool]]) -> tuple[int, bool, bool]:
-    """Apply (participantId, time, published) updates in order of their own times.
-    Returns (applied, live now, whether the live flag changed)."""
-    from stats.selectors import publisher_live_key
-
-    # A TTL of a few poll intervals: if both polling and events stop, "live" decays instead of
-    # being claimed forever.
-    ttl = max(settings.STATS_PUSH_INTERVAL_SECONDS * 6, 60)
-    args: list[Any] = [ttl]
-    for participant_id, at, published in updates:
-        args += [participant_id, int(at.timestamp() * 1000), "1" if published else "0"]
-    applied, live, previous = get_redis().eval(_APPLY, 2, publisher_state_key(), publisher_live_key(), *args)
-    return int(applied), bool(int(live)), previous != str(live)
 
 
 @dataclass(frozen=True)
@@ -136,21 +92,8 @@ def ivs_event_handle(*, event: StageEvent) -> str:
         return "ignored"
     if not get_redis().set(key("ivs-events", "seen", event.id), "1", nx=True, ex=_SEEN_TTL):
         return "duplicate"
-    applied, live, changed = publisher_state_apply([(event.participant_id, event.time, HANDLED[event.name])])
+    applied, _live = hostlive.apply([(event.participant_id, event.time, HANDLED[event.name])])
     if not applied:
         logger.info("ignored stale IVS event %s (%s at %s)", event.id, event.name, event.time.isoformat())
         return "stale"
-    if changed:
-        on_publisher_change(live)
     return "applied"
-
-
-def on_publisher_change(live: bool) -> None:
-    """The host went live or offline: operators see it now, and the autoscaler replicates the
-    host into overflow stages without waiting for its next tick."""
-    from stages.tasks import request_autoscale
-    from stats.broadcast import stats_push_now
-
-    stats_push_now("publisher-live" if live else "publisher-offline")
-    if live:
-        request_autoscale()

@@ -24,9 +24,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from autoscaling import metrics
+from autoscaling.demand import take_demand
 from ivsproject.api.exceptions import ApiError, StageLimitReached
-from ivsproject.redis import get_redis, key
-from stages import ivs, metrics
+from stages import hostlive, ivs
 from stages.models import Stage
 from stages.selectors import live_stages, master_stage, viewer_counts
 from stages.services import stage_create, stage_delete, stage_ensure_master, stages_sync
@@ -48,31 +49,6 @@ class Decision:
         return f"{self.action:<12} {self.stage}  — {self.reason}"
 
 
-def _demand_key() -> str:
-    return key("autoscale", "demand")
-
-
-def demand_record(*user_ids: str) -> None:
-    """The token path found no seat for these viewers: remember them for the next tick.
-    A set, so a viewer retrying every second counts once."""
-    if not user_ids:
-        return
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.sadd(_demand_key(), *user_ids)
-    pipe.expire(_demand_key(), max(settings.AUTOSCALE_INTERVAL_SECONDS * 4, 60))
-    pipe.execute()
-
-
-def _take_demand(*, dry_run: bool) -> int:
-    client = get_redis()
-    if dry_run:
-        return int(client.scard(_demand_key()))
-    pipe = client.pipeline(transaction=True)
-    pipe.scard(_demand_key())
-    pipe.delete(_demand_key())
-    return int(pipe.execute()[0])
-
-
 def _next_stage_numbers(count: int) -> list[int]:
     used = [int(m.group(1)) for name in Stage.objects.values_list("name", flat=True) if (m := _NAME_RE.match(name))]
     start = max(used, default=0) + 1
@@ -89,7 +65,7 @@ def autoscale_tick(*, dry_run: bool = False, now: datetime | None = None) -> lis
     active = [s for s in stages if s.status == Stage.Status.ACTIVE]
     draining = [s for s in stages if s.status == Stage.Status.DRAINING]
     up = settings.SCALE_UP_THRESHOLD
-    demand = _take_demand(dry_run=dry_run)
+    demand = take_demand(dry_run=dry_run)
     hot = bool(active) and all(counts[s.arn] >= up for s in active)
 
     if hot or demand:
@@ -146,7 +122,7 @@ def _reconcile(decisions: list[Decision], *, dry_run: bool) -> None:
     decisions += [Decision("forget", arn, "stage no longer exists in IVS") for arn in report.deleted]
     if master is not None and master.arn in report.deleted:
         # The master was deleted behind our back: without one every viewer-token request is a 404
-        # until someone runs `ensure_master_stage`, so replace it now (found by tests/hardening).
+        # until someone runs `ensure_master_stage`, so replace it now.
         if dry_run:
             decisions.append(Decision("recreate", settings.IVS_MASTER_STAGE_NAME, "the master stage is gone"))
             return
@@ -232,11 +208,9 @@ def _live_host(master: Stage) -> ivs.IvsParticipant | None:
 
 def _replicate_host(decisions: list[Decision], *, dry_run: bool) -> None:
     """Replicate the master's live publisher into each overflow stage (max 5), else flag a relay."""
-    from stats.selectors import is_publisher_live
-
     master = master_stage()
     overflow = [s for s in live_stages().order_by("created_at", "id") if not s.is_master]
-    if master is None or not overflow or not is_publisher_live():
+    if master is None or not overflow or not hostlive.is_live():
         return
     try:
         host = _live_host(master)

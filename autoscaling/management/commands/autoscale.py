@@ -1,4 +1,4 @@
-from stages.autoscaler import autoscale_tick
+from autoscaling.autoscaler import autoscale_tick
 from stages.management.commands._base import StageCommand
 
 

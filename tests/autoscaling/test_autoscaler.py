@@ -7,11 +7,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from stages import autoscaler, ivs, services
+from autoscaling import autoscaler, demand
+from autoscaling.tasks import autoscale
+from stages import hostlive, ivs, services
 from stages.ivs import emulator
 from stages.models import Stage
-from stages.tasks import autoscale
-from stats.services import publisher_live_set
 from tests.factories import track_viewers
 from tokens.services import token_publisher_create
 
@@ -45,11 +45,11 @@ def test_quiet_master_gets_nothing(master_stage):
 
 def test_burst_demand_creates_enough_stages_in_one_tick_within_the_cap(master_stage, settings):
     track_viewers(master_stage, 50)
-    autoscaler.demand_record(*(f"w{n}" for n in range(200)))  # 200 viewers found no seat
+    demand.demand_record(*(f"w{n}" for n in range(200)))  # 200 viewers found no seat
     decisions = autoscaler.autoscale_tick()
     assert [d.action for d in decisions] == ["create"] * 5  # ceil(200 / 45)
     settings.MAX_STAGES = 8
-    autoscaler.demand_record(*(f"x{n}" for n in range(500)))
+    demand.demand_record(*(f"x{n}" for n in range(500)))
     decisions = autoscaler.autoscale_tick()
     assert [d.action for d in decisions] == ["create", "create", "blocked"]
     assert len(overflow_stages()) == 7
@@ -163,7 +163,7 @@ def test_live_host_is_replicated_into_overflow_stages_beyond_five_a_relay(master
     host = token_publisher_create(user_id="host")
     participant = emulator.participant_join(stage_arn=master_stage.arn, token=host.token)
     emulator.participant_publish(stage_arn=master_stage.arn, participant_id=participant)
-    publisher_live_set(live=True)
+    hostlive.set_live(live=True)
     stages = [
         services.stage_create(name=f"autoscale-stage-{n}", role="overflow", managed_by="auto-scaler") for n in range(6)
     ]
@@ -189,7 +189,7 @@ def test_replication_is_stopped_before_a_drained_stage_is_deleted(master_stage):
     host = token_publisher_create(user_id="host")
     participant = emulator.participant_join(stage_arn=master_stage.arn, token=host.token)
     emulator.participant_publish(stage_arn=master_stage.arn, participant_id=participant)
-    publisher_live_set(live=True)
+    hostlive.set_live(live=True)
     overflow = services.stage_create(name="autoscale-stage-1", role="overflow", managed_by="auto-scaler")
     autoscaler.autoscale_tick()
     assert ivs.list_participant_replicas(source_stage_arn=master_stage.arn, participant_id=participant) == [

@@ -1,0 +1,120 @@
+"""Is the host live? One place for the answer and for every change to it.
+
+The truth is in IVS (a published participant on the master stage). Two sources report it:
+EventBridge "IVS Stage Update" events (stages.events: fast, but best effort — duplicated, late,
+out of order) and the ListParticipants poll (`refresh`, on the beat schedule: slow, but it repairs
+whatever events lost). Both write through `apply`, a per-participant state ordered by each
+update's own time, so a late event never overrides a newer poll. Whenever the derived flag changes,
+`host_live_changed` is sent once: the layers above decide what a change means to them (a stats
+push, a replication tick).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from ivsproject.redis import LuaScript, get_redis, slot_key
+from stages import ivs
+from stages.models import Stage
+from stages.selectors import master_stage
+from stages.signals import host_live_changed
+
+# KEYS: per-participant state hash, live flag. ARGV: ttl, then (participant, epoch_ms, 0/1)*.
+# Applies each update only if newer than what is stored; recomputes the flag from all
+# participants; returns {applied count, live (0/1), previous flag or ""}.
+_APPLY = LuaScript(
+    """
+local state, flag, ttl = KEYS[1], KEYS[2], tonumber(ARGV[1])
+local applied = 0
+for i = 2, #ARGV, 3 do
+  local current = redis.call('HGET', state, ARGV[i])
+  local at = tonumber(ARGV[i + 1])
+  if not current or tonumber(string.match(current, '^(%d+)')) <= at then
+    redis.call('HSET', state, ARGV[i], ARGV[i + 1] .. '|' .. ARGV[i + 2])
+    applied = applied + 1
+  end
+end
+local live = 0
+for _, v in ipairs(redis.call('HVALS', state)) do
+  if string.sub(v, -1) == '1' then live = 1 end
+end
+redis.call('EXPIRE', state, ttl)
+local previous = redis.call('GET', flag) or ''
+redis.call('SET', flag, tostring(live), 'EX', ttl)
+return {applied, live, previous}
+"""
+)
+
+
+def live_key() -> str:
+    """The derived flag ("1" live, "0" not); read with the stage counts by the stats."""
+    return slot_key("host", "live")
+
+
+def state_key() -> str:
+    return slot_key("host", "participants")
+
+
+def _ttl() -> int:
+    # A few poll intervals: if both polling and events stop, "live" decays to "not live" instead of
+    # being claimed forever.
+    return max(settings.STATS_PUSH_INTERVAL_SECONDS * 6, 60)
+
+
+def is_live(value: str | None = None) -> bool:
+    """The flag; pass `value` when it was read already (in a pipeline with other keys)."""
+    return (get_redis().get(live_key()) if value is None else value) == "1"
+
+
+def _announce(previous: str | None, live: bool) -> None:
+    if (previous or "") != ("1" if live else "0"):
+        host_live_changed.send(sender=Stage, live=live)
+
+
+def apply(updates: list[tuple[str, datetime, bool]]) -> tuple[int, bool]:
+    """Apply (participantId, time, published) updates in order of their own times.
+    Returns (applied, live now); sends `host_live_changed` when the flag changed."""
+    args: list[Any] = [_ttl()]
+    for participant_id, at, published in updates:
+        args += [participant_id, int(at.timestamp() * 1000), "1" if published else "0"]
+    applied, live, previous = _APPLY([state_key(), live_key()], args)
+    _announce(previous, bool(int(live)))
+    return int(applied), bool(int(live))
+
+
+def set_live(*, live: bool) -> None:
+    """Write the flag without participant detail (no master stage, nobody ever published)."""
+    previous = get_redis().set(live_key(), "1" if live else "0", ex=_ttl(), get=True)
+    _announce(previous, live)
+
+
+def refresh() -> bool:
+    """Poll IVS within the call budget: GetStage for the active session, then
+    ListParticipants(filterByPublished=true) on it."""
+    stage = master_stage()
+    if stage is None:
+        set_live(live=False)
+        return False
+    remote = ivs.get_stage(arn=stage.arn)
+    session_id = remote.active_session_id or ""
+    if session_id != stage.active_session_id:
+        Stage.objects.filter(pk=stage.pk).update(active_session_id=session_id)
+    published: set[str] = set()
+    if session_id:
+        participants = ivs.list_participants(
+            stage_arn=stage.arn, session_id=session_id, filter_by_published=True, filter_by_state="CONNECTED"
+        )
+        published = {p.participant_id for p in participants if p.published and p.state == "CONNECTED"}
+    # Written through the same time-ordered state as the events, so a late event never overrides a
+    # newer poll and the poll repairs any event that was lost.
+    now = timezone.now()
+    known = set(get_redis().hkeys(state_key()))
+    updates = [(pid, now, True) for pid in published] + [(pid, now, False) for pid in known - published]
+    if not updates:
+        set_live(live=False)
+        return False
+    return apply(updates)[1]

@@ -1,0 +1,120 @@
+"""Seating: a viewer token takes (or keeps) a seat on one of the stages, atomically, before its
+token is minted; a token that could not be minted gives the seat back.
+
+The seat itself is the stages' (stages.presence); here is what a viewer's seat means to the viewer:
+the request's rate-limit count made in the same Redis round trip, a second try when this process's
+stage list was stale, and the news that capacity is short (`capacity_needed`) when no seat is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from ivsproject.api import throttling
+from ivsproject.api.exceptions import StageFull
+from stages import presence
+from stages import registry as stage_registry
+from stages import selectors as stage_selectors
+from stages.models import Stage
+from viewers.models import ViewerSession
+from viewers.signals import capacity_needed
+
+
+@dataclass(frozen=True)
+class SeatGrant:
+    stage: Stage
+    seat: presence.Seat
+
+
+def viewer_seat_take(
+    *, user_id: str, stage_arn: str | None, participant_id: str, rate_ticket: throttling.RateTicket | None = None
+) -> SeatGrant:
+    """Take (or keep) a viewer seat atomically; STAGE_FULL asks the autoscaler for capacity now.
+
+    `participant_id` is recorded with the seat (the token about to be minted carries it).
+    `rate_ticket`: the request's rate-limit count, still owed — made inside the seat script (or
+    here, before any other answer), exactly once: a limited client gets 429 before anything else.
+    """
+    at = presence.now()
+    rate = _rate_count(rate_ticket)
+    try:
+        if stage_arn:
+            stage = stage_selectors.stage_by_arn(stage_arn)
+            by_id, candidates, registry = {stage.stage_id: stage}, [stage.stage_id], None
+            # A draining stage keeps its seated viewers (a refresh) but takes no new ones.
+            capacity = settings.STAGE_MAX_PARTICIPANTS if stage.status == Stage.Status.ACTIVE else 0
+        else:
+            registry = stage_selectors.assignable_registry_or_404()
+            by_id, candidates, capacity = registry.by_id, registry.assignable, settings.STAGE_MAX_PARTICIPANTS
+    except Exception:
+        if rate is not None:
+            throttling.settle(rate_ticket)  # counted before the error answer, as everywhere
+        raise
+    attempt = presence.assign_seat(
+        user_id=user_id,
+        candidates=candidates,
+        capacity=capacity,
+        explicit=bool(stage_arn),
+        at=at,
+        participant_id=participant_id,
+        generation=(stage_registry.generation_key(), registry.generation) if registry else None,
+        rate=rate,
+    )
+    if rate_ticket is not None and attempt.rate_count is not None:
+        throttling.enforce(rate_ticket, attempt.rate_count)
+    if attempt.stale:
+        # A stage changed since this process read the list: read it again (the generation first)
+        # and take the seat from that; the request was counted already, so no count this time.
+        registry = stage_selectors.assignable_registry_or_404(reload=True)
+        by_id = registry.by_id
+        attempt = presence.assign_seat(
+            user_id=user_id,
+            candidates=registry.assignable,
+            capacity=settings.STAGE_MAX_PARTICIPANTS,
+            explicit=False,
+            at=at,
+            participant_id=participant_id,
+        )
+    seat = attempt.seat
+    if seat is None:
+        if not stage_arn:
+            _ask_for_capacity(waiting=user_id)
+        raise StageFull(_("Stage 已滿，請稍後再試"))
+    if seat.is_new and seat.count >= settings.SCALE_UP_THRESHOLD:
+        _ask_for_capacity(waiting=None)
+    stage_for_seat = by_id.get(seat.stage_id) or Stage.objects.get(arn__endswith=f"/{seat.stage_id}")
+    return SeatGrant(stage=stage_for_seat, seat=seat)
+
+
+def _rate_count(ticket: throttling.RateTicket | None) -> presence.RateCount | None:
+    """The count to make in the seat script; None when nothing is owed (then the ticket is settled
+    here: limiting is off, or the request was already counted — `counted` — and is only enforced)."""
+    if ticket is None or ticket.counted is not None:
+        throttling.settle(ticket)
+        return None
+    return presence.RateCount(key=ticket.key, limit=ticket.limit, ttl=ticket.ttl)
+
+
+def _ask_for_capacity(*, waiting: str | None) -> None:
+    """No seat (or a stage crossed the scale-up threshold): whoever scales acts now, not at its next
+    tick. `waiting`: the viewer who found no seat (None: a stage is filling up)."""
+    capacity_needed.send(sender=ViewerSession, waiting=waiting)
+
+
+def viewer_seat_release(*, grant: SeatGrant, user_id: str) -> None:
+    """Undo the seat when minting its token failed: a fresh seat goes back; a kept seat shows the
+    participant id of its open session again (the seat script wrote the unminted one)."""
+    if grant.seat.is_new:
+        presence.release(stage_id=grant.seat.stage_id, user_id=user_id)
+        return
+    session = ViewerSession.objects.filter(user_id=user_id, stage=grant.stage, left_at__isnull=True).first()
+    if session is not None:
+        presence.set_meta(
+            stage_id=grant.seat.stage_id,
+            user_id=user_id,
+            participant_id=session.participant_id,
+            joined_at=session.joined_at.timestamp(),
+        )
