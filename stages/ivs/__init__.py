@@ -2,35 +2,54 @@
 
 Import what you need from here: `from stages import ivs; ivs.create_stage(...)`.
 
-The names load on first use (PEP 562 `__getattr__`): the AWS calls bring boto3 and botocore, ~10 MB
-per process before a client exists (~19 MB with one), and a web worker that only heartbeats and
-self-signs tokens never makes an AWS call (make bench, row 7a). The first call pays the import once.
+Importing the package loads neither boto3 nor botocore: the client imports them inside its
+functions, on the first AWS call (see `client.py`), so a web worker that only heartbeats and
+self-signs tokens never carries them (make bench, row 7a).
 """
 
-from __future__ import annotations
+from stages.ivs.arns import is_valid_stage_arn, stage_id_from_arn
+from stages.ivs.client import (
+    create_participant_token,
+    create_stage,
+    delete_public_key,
+    delete_stage,
+    disconnect_participant,
+    get_client,
+    get_stage,
+    import_public_key,
+    list_participant_replicas,
+    list_participants,
+    list_public_keys,
+    list_stages,
+    reset_client,
+    start_participant_replication,
+    stop_participant_replication,
+    update_stage,
+)
+from stages.ivs.errors import IvsQuotaExceeded
+from stages.ivs.types import IvsParticipant, IvsStage, IvsToken
 
-import importlib
-import importlib.util
-from typing import Any
-
-# What loads without boto3: the names that modules import at startup (stages.selectors,
-# stats.events) and the one exception. Every other public name is the client's (its `__all__`).
-_LIGHT = {
-    **dict.fromkeys(("IvsParticipant", "IvsStage", "IvsToken"), "stages.ivs.types"),
-    **dict.fromkeys(("is_valid_stage_arn", "stage_id_from_arn"), "stages.ivs.arns"),
-    "IvsQuotaExceeded": "stages.ivs.errors",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _LIGHT.get(name)
-    # A submodule (`from stages.ivs import participant_token`) is the import system's to load: the
-    # client is consulted only for other public names.
-    if home is None and not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is None:
-        client = importlib.import_module("stages.ivs.client")
-        home = client.__name__ if name in client.__all__ else None
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # later lookups are plain module attributes
-    return value
+__all__ = [
+    "IvsParticipant",
+    "IvsQuotaExceeded",
+    "IvsStage",
+    "IvsToken",
+    "create_participant_token",
+    "create_stage",
+    "delete_public_key",
+    "delete_stage",
+    "disconnect_participant",
+    "get_client",
+    "get_stage",
+    "import_public_key",
+    "is_valid_stage_arn",
+    "list_participant_replicas",
+    "list_participants",
+    "list_public_keys",
+    "list_stages",
+    "reset_client",
+    "stage_id_from_arn",
+    "start_participant_replication",
+    "stop_participant_replication",
+    "update_stage",
+]

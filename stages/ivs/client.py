@@ -4,6 +4,11 @@ Each wrapper spends the shared call budget, calls boto3, and turns every failure
 (`errors.py`), so callers never see botocore. With IVS_BACKEND=emulator the same boto3 client is
 used, with the local emulator answering on botocore's `before-send` event: the real request
 serialisation and response parsing run in development and tests.
+
+boto3 and botocore are imported inside the functions that use them, never at module level: they
+cost a process ~10 MB before a client exists, and a web worker that only heartbeats and self-signs
+tokens imports this package without ever calling AWS (tests/test_smoke.py keeps it so). The first
+call pays the import once; later imports of a loaded module are a dictionary lookup.
 """
 
 from __future__ import annotations
@@ -16,20 +21,12 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
-from botocore import exceptions as boto_exc
-from botocore.config import Config
-from botocore.retries import standard
 from django.conf import settings
 
 from stages.ivs import budget, errors
-from stages.ivs.arns import is_valid_stage_arn, stage_id_from_arn
 from stages.ivs.types import IvsParticipant, IvsStage, IvsToken
 
 __all__ = [
-    "IvsParticipant",
-    "IvsStage",
-    "IvsToken",
     "create_participant_token",
     "create_stage",
     "delete_public_key",
@@ -38,13 +35,11 @@ __all__ = [
     "get_client",
     "get_stage",
     "import_public_key",
-    "is_valid_stage_arn",
     "list_participant_replicas",
     "list_participants",
     "list_public_keys",
     "list_stages",
     "reset_client",
-    "stage_id_from_arn",
     "start_participant_replication",
     "stop_participant_replication",
     "update_stage",
@@ -67,18 +62,10 @@ TOKEN_DURATION_MAX_MINUTES = 20160
 # botocore's own backoff. A lost answer is an error for this call; the stage it may have created
 # carries our tags, and the next reconcile (`stages_sync`, every autoscale tick) adopts it.
 SEND_ONCE_OPERATIONS = frozenset({"CreateStage"})
-_NOT_SENT_ERRORS = (boto_exc.EndpointConnectionError, boto_exc.ConnectTimeoutError)
 
 _lock = threading.Lock()
 _boto_session: Any = None
 _clients: dict[tuple[str, str, bool], Any] = {}
-
-
-def _emulator_handler(request: Any, **kwargs: Any) -> Any:
-    # Looked up per call (not bound at registration) so tests can wrap the emulator's handler.
-    from stages.ivs import emulator
-
-    return emulator.handle_request(request, **kwargs)
 
 
 def _session() -> Any:
@@ -86,11 +73,15 @@ def _session() -> Any:
     # across client rebuilds: loading the service model again costs ~50 ms, a client ~2 ms.
     global _boto_session
     if _boto_session is None:
+        import boto3.session
+
         _boto_session = boto3.session.Session()
     return _boto_session
 
 
 def _build_client(backend: str, region: str, retrying: bool = True) -> Any:
+    from botocore.config import Config
+
     config = Config(
         region_name=region,
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
@@ -100,9 +91,17 @@ def _build_client(backend: str, region: str, retrying: bool = True) -> Any:
     credentials = EMULATOR_CREDENTIALS if backend == "emulator" else {}
     client = _session().client("ivs-realtime", region_name=region, config=config, **credentials)
     if backend == "emulator":
+        # Imported with the client that uses it: the emulator answers with botocore's own response
+        # objects and reads botocore's service model, so it loads botocore too.
+        from stages.ivs import emulator
+
+        def answer(request: Any, **kwargs: Any) -> Any:
+            # Looked up per call (not bound here) so tests can wrap the emulator's handler.
+            return emulator.handle_request(request, **kwargs)
+
         # register_first: answer before anything else on the event (moto's stubber listens on
         # every `before-send` under mock_aws and would answer 404 for a service it lacks).
-        client.meta.events.register_first("before-send.ivs-realtime", _emulator_handler)
+        client.meta.events.register_first("before-send.ivs-realtime", answer)
     return client
 
 
@@ -134,24 +133,27 @@ def _call(operation: str, **params: Any) -> dict[str, Any]:
     try:
         method = getattr(get_client(), _snake(operation))
         return method(**params)
-    except errors.MAPPED_ERRORS as exc:
+    except errors.mapped_errors() as exc:
         raise errors.to_api_error(exc, operation=operation) from exc
 
 
 def _call_sent_once(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+    from botocore.retries import standard
+
     backoff = standard.ExponentialBackoff()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         budget.acquire(operation)  # a retry is another request: it spends budget like one
         try:
             return getattr(get_client(retrying=False), _snake(operation))(**params)
-        except boto_exc.ClientError as exc:
+        except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code not in errors.THROTTLING_CODES or attempt == MAX_ATTEMPTS:
                 raise errors.to_api_error(exc, operation=operation) from exc
-        except _NOT_SENT_ERRORS as exc:
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:  # the request never left
             if attempt == MAX_ATTEMPTS:
                 raise errors.to_api_error(exc, operation=operation) from exc
-        except errors.MAPPED_ERRORS as exc:
+        except errors.mapped_errors() as exc:
             raise errors.to_api_error(exc, operation=operation) from exc
         time.sleep(backoff.delay_amount(SimpleNamespace(attempt_number=attempt)))
     raise AssertionError("unreachable")  # pragma: no cover

@@ -25,9 +25,9 @@ Nothing botocore-shaped leaves `stages.ivs`: every wrapper funnels its exception
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import redis
-from botocore import exceptions as boto_exc
 from django.conf import settings
 
 from ivsproject.api.exceptions import (
@@ -39,6 +39,9 @@ from ivsproject.api.exceptions import (
     TokenGenerationFailed,
     ValidationFailed,
 )
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 logger = logging.getLogger(__name__)
 
@@ -59,44 +62,51 @@ CREDENTIAL_CODES = frozenset(
         "InvalidClientTokenId",
     }
 )
-_CREDENTIAL_ERRORS = (
-    boto_exc.NoCredentialsError,
-    boto_exc.PartialCredentialsError,
-    boto_exc.CredentialRetrievalError,
-    boto_exc.TokenRetrievalError,
-    boto_exc.NoAuthTokenError,
-    boto_exc.UnknownCredentialError,
-)
-_TRANSIENT_ERRORS = (boto_exc.ConnectionError, boto_exc.HTTPClientError)
 
 
 class IvsQuotaExceeded(ServiceUnavailable):
     """An IVS quota other than the stage count (3 public keys, 5 replications per participant)."""
 
 
-MAPPED_ERRORS = (boto_exc.BotoCoreError, boto_exc.ClientError, redis.RedisError)
+def mapped_errors() -> tuple[type[Exception], ...]:
+    """What a wrapper catches and hands to `to_api_error`: every botocore failure, and Redis's
+    (the call budget; the emulator's state)."""
+    # botocore loads with the first AWS call, not with this module (see the package docstring).
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError, redis.RedisError)
 
 
 def to_api_error(exc: BaseException, *, operation: str) -> ApiError:
+    from botocore import exceptions as boto_exc  # loaded by the call that failed
+
     token_path = operation == TOKEN_OPERATION
     if isinstance(exc, boto_exc.ClientError):
         return _from_client_error(exc, operation=operation, token_path=token_path)
     details: dict[str, object] = {"operation": operation, "error": f"{type(exc).__name__}: {exc}"}
     if isinstance(exc, redis.RedisError):
         return ServiceUnavailable(details={**details, "reason": "redis"})
-    if isinstance(exc, _TRANSIENT_ERRORS):
+    if isinstance(exc, (boto_exc.ConnectionError, boto_exc.HTTPClientError)):
         logger.warning("IVS %s unreachable: %s", operation, exc)
         return ServiceUnavailable(details={**details, "reason": "aws unreachable"})
     if isinstance(exc, boto_exc.ParamValidationError):
         return TokenGenerationFailed(details=details) if token_path else ValidationFailed(details=details)
-    if isinstance(exc, _CREDENTIAL_ERRORS):
+    credential_errors = (
+        boto_exc.NoCredentialsError,
+        boto_exc.PartialCredentialsError,
+        boto_exc.CredentialRetrievalError,
+        boto_exc.TokenRetrievalError,
+        boto_exc.NoAuthTokenError,
+        boto_exc.UnknownCredentialError,
+    )
+    if isinstance(exc, credential_errors):
         logger.error("IVS %s: AWS credentials problem: %s", operation, exc)
         return TokenGenerationFailed(details=details) if token_path else InternalError(details=details)
     logger.error("IVS %s failed unexpectedly", operation, exc_info=exc)
     return TokenGenerationFailed(details=details) if token_path else InternalError(details=details)
 
 
-def _from_client_error(exc: boto_exc.ClientError, *, operation: str, token_path: bool) -> ApiError:
+def _from_client_error(exc: ClientError, *, operation: str, token_path: bool) -> ApiError:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
