@@ -9,19 +9,19 @@ import hashlib
 import json
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from stages.ivs import emulator_state as state
 from stages.ivs.emulator_ops import Params, operation, paginate, with_next_token
+from stages.ivs.keys import WrongCurve, load_public_key
 
 
 def _fingerprint(material: str) -> str:
     try:
-        loaded = serialization.load_pem_public_key(material.encode())
+        loaded = load_public_key(material)
+    except WrongCurve as exc:
+        raise state.AwsError("ValidationException", "The public key must be an ECDSA P-384 (secp384r1) key") from exc
     except ValueError as exc:
         raise state.AwsError("ValidationException", "publicKeyMaterial is not a PEM public key") from exc
-    if not isinstance(loaded, ec.EllipticCurvePublicKey) or loaded.curve.name != "secp384r1":
-        raise state.AwsError("ValidationException", "The public key must be an ECDSA P-384 (secp384r1) key")
     der = loaded.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return ":".join(f"{b:02x}" for b in hashlib.sha256(der).digest()[:16])
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import jwt
 
-from ivsproject.redis import key
+from ivsproject.redis import get_redis, key
 from stages.ivs import emulator_state as state
-from stages.ivs._redis import redis_client
 from stages.ivs.arns import stage_id_from_arn
-from stages.ivs.participant_token import generate_key_pair, mint_token
+from stages.ivs.keys import generate_key_pair
+from stages.ivs.token_signing import mint_token
 from stages.ivs.types import IvsToken
 
 # Looks like a public-key ARN but is never listed: IVS's own token key is invisible to customers.
@@ -29,7 +29,7 @@ def emulator_key_arn(region: str) -> str:
 
 
 def _signer() -> dict[str, str]:
-    r = redis_client()
+    r = get_redis()
     signer_key = key("ivsemu", "signer")
     raw = r.get(signer_key)
     if raw is None:

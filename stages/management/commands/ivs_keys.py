@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ivsproject.api.exceptions import ApiError
 from stages import ivs
 from stages.ivs.errors import IvsQuotaExceeded
-from stages.ivs.participant_token import generate_key_pair
+from stages.ivs.keys import generate_key_pair
 
 
 class Command(BaseCommand):

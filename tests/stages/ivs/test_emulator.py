@@ -15,7 +15,7 @@ from ivsproject.api.exceptions import NotFound, StageLimitReached, ValidationFai
 from stages import ivs
 from stages.ivs import emulator, emulator_state
 from stages.ivs.errors import IvsQuotaExceeded
-from stages.ivs.participant_token import generate_key_pair
+from stages.ivs.keys import generate_key_pair
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from ivsproject.api.exceptions import NotFound, StageLimitReached, ValidationFai
 from stages import ivs
 from stages.ivs import emulator, emulator_ops
 from stages.ivs.errors import IvsQuotaExceeded
-from stages.ivs.participant_token import generate_key_pair, mint_token, new_participant_id, signing_key
+from stages.ivs.keys import generate_key_pair
+from stages.ivs.participant_token import mint_token, new_participant_id, signing_key
 from tests.stages.ivs.model_check import Exchange, exchange_problems, operation_for
 
 

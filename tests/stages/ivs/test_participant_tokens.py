@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ivsproject.api.exceptions import TokenGenerationFailed
 from stages import ivs
 from stages.ivs import emulator
-from stages.ivs.participant_token import generate_key_pair, mint_token, new_participant_id, signing_key
+from stages.ivs.keys import generate_key_pair
+from stages.ivs.participant_token import mint_token, new_participant_id, signing_key
 
 CLAIMS = {
     "jti",
