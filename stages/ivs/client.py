@@ -14,11 +14,11 @@ call pays the import once; later imports of a loaded module are a dictionary loo
 from __future__ import annotations
 
 import math
+import random
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -59,9 +59,10 @@ TOKEN_DURATION_MAX_MINUTES = 20160
 # timeout, 5xx, a dropped connection), botocore's automatic retry would create a second stage (found
 # by tests/hardening). Such operations go out through a client that never retries; only failures
 # where IVS certainly did nothing — throttling, a connection never made — are retried here, with
-# botocore's own backoff. A lost answer is an error for this call; the stage it may have created
-# carries our tags, and the next reconcile (`stages_sync`, every autoscale tick) adopts it.
+# the backoff of `backoff_seconds`. A lost answer is an error for this call; the stage it may have
+# created carries our tags, and the next reconcile (`stages_sync`, every autoscale tick) adopts it.
 SEND_ONCE_OPERATIONS = frozenset({"CreateStage"})
+MAX_BACKOFF_SECONDS = 20.0
 
 _lock = threading.Lock()
 _boto_session: Any = None
@@ -125,42 +126,56 @@ def reset_client() -> None:
         _clients.clear()
 
 
+def _method(operation: str, *, retrying: bool = True) -> Any:
+    """The client's method for an operation name ("CreateStage" -> `create_stage`)."""
+    from botocore import xform_name
+
+    return getattr(get_client(retrying=retrying), xform_name(operation))
+
+
 def _call(operation: str, **params: Any) -> dict[str, Any]:
     params = {k: v for k, v in params.items() if v is not None}
     if operation in SEND_ONCE_OPERATIONS:
         return _call_sent_once(operation, params)
     budget.acquire(operation)
     try:
-        method = getattr(get_client(), _snake(operation))
-        return method(**params)
+        return _method(operation)(**params)
     except errors.mapped_errors() as exc:
         raise errors.to_api_error(exc, operation=operation) from exc
 
 
+def backoff_seconds(attempt: int, *, throttled: bool) -> float:
+    """The pause after failed attempt `attempt` (1-based) of a send-once call.
+
+    The policy botocore's "standard" mode applies to its own retries: a random share ("full
+    jitter", so callers that failed together do not come back together) of an exponential step,
+    1 s after a throttle and 50 ms after a connection that was never made, at most 20 s. Written
+    out here because botocore's implementation of it is internal to botocore's retry handler.
+    """
+    base = 1.0 if throttled else 0.05
+    return random.random() * min(base * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+
+
 def _call_sent_once(operation: str, params: dict[str, Any]) -> dict[str, Any]:
     from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
-    from botocore.retries import standard
 
-    backoff = standard.ExponentialBackoff()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         budget.acquire(operation)  # a retry is another request: it spends budget like one
         try:
-            return getattr(get_client(retrying=False), _snake(operation))(**params)
+            return _method(operation, retrying=False)(**params)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code not in errors.THROTTLING_CODES or attempt == MAX_ATTEMPTS:
                 raise errors.to_api_error(exc, operation=operation) from exc
+            throttled = True
         except (EndpointConnectionError, ConnectTimeoutError) as exc:  # the request never left
             if attempt == MAX_ATTEMPTS:
                 raise errors.to_api_error(exc, operation=operation) from exc
+            throttled = False
         except errors.mapped_errors() as exc:
             raise errors.to_api_error(exc, operation=operation) from exc
-        time.sleep(backoff.delay_amount(SimpleNamespace(attempt_number=attempt)))
+        time.sleep(backoff_seconds(attempt, throttled=throttled))
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _snake(operation: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
 
 
 def _pages(operation: str, items_key: str, *, page_size: int = 100, **params: Any) -> Iterator[dict[str, Any]]:

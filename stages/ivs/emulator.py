@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from botocore import exceptions as boto_exc
+from botocore import xform_name
 from botocore.awsrequest import AWSResponse
 
 from stages.ivs import emulator_keys as _keys  # noqa: F401  (registers the key operations)
@@ -108,7 +109,7 @@ def handle_request(request: Any, **kwargs: Any) -> AWSResponse | None:
     try:
         params = _body(request)
         model.validate_input(operation, params)
-        handler = ops.OPERATIONS.get(operation)
+        handler = ops.OPERATIONS.get(xform_name(operation))
         if handler is None:
             raise state.AwsError("ValidationException", f"The IVS emulator does not implement {operation}")
         result = handler(region, params)

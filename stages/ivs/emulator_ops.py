@@ -22,11 +22,13 @@ EVENTS_ENDPOINT = "wss://global.events.live-video.net"
 DEFAULT_TOKEN_MINUTES = 720  # IVS default: 12 hours
 ATTRIBUTES_MAX_BYTES = 1024  # "The maximum length of this field is 1 KB total"
 MAX_REPLICAS_PER_PARTICIPANT = 5
+# Keyed by the client method's name, which botocore.xform_name derives from the operation's name:
+# `create_stage` answers CreateStage.
 OPERATIONS: dict[str, Callable[[str, Params], Params]] = {}
 
 
 def operation(func: Callable[[str, Params], Params]) -> Callable[[str, Params], Params]:
-    OPERATIONS["".join(part.capitalize() for part in func.__name__.split("_"))] = func
+    OPERATIONS[func.__name__] = func
     return func
 
 

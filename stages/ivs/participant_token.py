@@ -73,4 +73,3 @@ def _configured_key(pem_or_path: str, arn: str) -> tuple[str, str]:
     except (ValueError, TypeError) as exc:
         raise TokenGenerationFailed(details={"reason": "IVS_PRIVATE_KEY is not a P-384 private key"}) from exc
     return text, arn
-

@@ -5,7 +5,9 @@ from __future__ import annotations
 import jwt
 import pytest
 
+from ivsproject.api.exceptions import ServiceUnavailable
 from stages import ivs
+from stages.ivs import client, emulator
 
 
 @pytest.mark.parametrize(
@@ -45,9 +47,13 @@ def test_client_is_cached_and_rebuilt_when_the_backend_changes(settings):
     ivs.reset_client()
 
 
-def test_emulator_client_uses_static_credentials_without_a_lookup():
-    credentials = ivs.get_client()._request_signer._credentials
-    assert credentials.access_key == "EMULATORACCESSKEY"
+def test_emulator_client_signs_with_static_credentials_without_a_lookup():
+    signed = []
+    ivs.get_client().meta.events.register(
+        "before-send.ivs-realtime", lambda request, **kwargs: signed.append(str(request.headers["Authorization"]))
+    )
+    ivs.list_stages()
+    assert signed and "Credential=EMULATORACCESSKEY/" in signed[0]
 
 
 @pytest.mark.parametrize(("seconds", "minutes"), [(1, 1), (60, 1), (61, 2), (3600, 60), (10**8, 20160)])
@@ -66,3 +72,54 @@ def test_stage_endpoints_come_from_get_stage_but_not_from_list_stages():
     [listed] = ivs.list_stages()
     assert (listed.arn, listed.name, listed.tags) == (created.arn, "e", {"k": "v"})
     assert listed.whip_endpoint is None
+
+
+# --- CreateStage: sent once, resent only when IVS certainly did nothing ----------------------------
+@pytest.fixture
+def backoffs(monkeypatch):
+    """The pauses a send-once call asks for, as (attempt, throttled); none is slept."""
+    asked: list[tuple[int, bool]] = []
+
+    def record(attempt, *, throttled):
+        asked.append((attempt, throttled))
+        return 0.0
+
+    monkeypatch.setattr(client, "backoff_seconds", record)
+    return asked
+
+
+def test_a_throttled_create_stage_is_sent_again_after_a_backoff(backoffs):
+    emulator.inject_fault("CreateStage", "ThrottlingException", times=1)
+    ivs.create_stage(name="after-a-throttle", tags={})
+    assert backoffs == [(1, True)]
+    assert [s.name for s in ivs.list_stages()] == ["after-a-throttle"]
+
+
+def test_a_create_stage_that_never_reached_ivs_is_sent_again(backoffs):
+    emulator.inject_fault("CreateStage", "EndpointConnectionError", times=2)
+    ivs.create_stage(name="after-two-refusals", tags={})
+    assert backoffs == [(1, False), (2, False)]
+
+
+def test_a_create_stage_throttled_throughout_gives_up_after_the_last_attempt(backoffs):
+    emulator.inject_fault("CreateStage", "ThrottlingException", times=10)
+    with pytest.raises(ServiceUnavailable):
+        ivs.create_stage(name="never-made", tags={})
+    assert backoffs == [(1, True), (2, True)]
+    assert ivs.list_stages() == []
+
+
+@pytest.mark.parametrize("fault", ["InternalServerException", "ReadTimeoutError"])
+def test_a_create_stage_whose_answer_may_be_lost_is_not_sent_again(backoffs, fault):
+    emulator.inject_fault("CreateStage", fault, times=1)
+    with pytest.raises(ServiceUnavailable):
+        ivs.create_stage(name="maybe-made", tags={})
+    assert backoffs == []
+
+
+def test_backoff_grows_exponentially_from_its_base_up_to_twenty_seconds(monkeypatch):
+    monkeypatch.setattr(client.random, "random", lambda: 1.0)  # the top of the jitter range
+    assert [client.backoff_seconds(n, throttled=True) for n in range(1, 8)] == [1, 2, 4, 8, 16, 20, 20]
+    assert [client.backoff_seconds(n, throttled=False) for n in (1, 2, 3)] == [0.05, 0.1, 0.2]
+    monkeypatch.setattr(client.random, "random", lambda: 0.0)
+    assert client.backoff_seconds(5, throttled=True) == 0
