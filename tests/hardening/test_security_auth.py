@@ -194,7 +194,9 @@ def test_production_500_and_503_have_no_details(api, production, master_stage, m
     monkeypatch.setattr(selectors, "master_stage_or_404", lambda: 1 / 0)
     crashed = api.post("/api/token/publisher", {"userId": "host"})
     monkeypatch.undo()
-    monkeypatch.setattr("stages.presence.get_redis", lambda: (_ for _ in ()).throw(redis.ConnectionError("down")))
+    down = lambda: (_ for _ in ()).throw(redis.ConnectionError("down"))  # noqa: E731
+    monkeypatch.setattr("stages.presence.get_redis", down)
+    monkeypatch.setattr("ivsproject.redis.get_redis", down)  # the seat script's runner
     unavailable = api.post("/api/token/viewer", {"userId": "v"})
 
     assert crashed.status_code == 500 and details_of(crashed) is None
