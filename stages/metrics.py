@@ -3,16 +3,15 @@ every web process reports the same truth whichever process made the change."""
 
 from collections.abc import Iterator
 
+from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from stages.models import Stage
 
 
 class StageCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from django.db.models import Count
-
-        from stages.models import Stage
-
         stages = GaugeMetricFamily("ivs_stages", "Stages in the registry", labels=["role", "status"])
         for row in Stage.objects.values("role", "status").annotate(n=Count("id")).order_by():
             stages.add_metric([row["role"], row["status"]], row["n"])

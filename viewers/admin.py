@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.utils import timezone
 
 from ivsproject.api.exceptions import ApiError
 from viewers.lifecycle import viewer_disconnect
@@ -44,12 +45,10 @@ class ViewerSessionAdmin(admin.ModelAdmin):
     @admin.display(description="watch time")
     def watch_time(self, session: ViewerSession) -> str:
         if session.left_at is None:
-            from django.utils import timezone
-
             return format_duration(int((timezone.now() - session.joined_at).total_seconds())) + " (live)"
         return format_duration(int(session.watched_seconds))
 
-    # `permissions`: otherwise view-only staff could disconnect viewers (found by tests/hardening).
+    # `permissions`: otherwise view-only staff could disconnect viewers.
     @admin.action(description="Disconnect (IVS DisconnectParticipant + close the session)", permissions=["change"])
     def disconnect(self, request: HttpRequest, queryset: Any) -> None:
         done = 0
