@@ -9,7 +9,8 @@ After ADMIN_LOGIN_MAX_FAILURES failed logins from one client address (the same a
 rate limit uses, `X-Forwarded-For` trusted only through TRUSTED_PROXY_COUNT proxies) within
 ADMIN_LOGIN_WINDOW_SECONDS, further attempts get the login page with an error and HTTP 429 — the
 password is not even checked — until the window ends. Only failures count, so an operator who
-logs in and out is never locked out. Counters live in the shared Redis cache (django-ratelimit),
+logs in and out is never locked out. Counters live in the shared Redis cache (Django's cache, in
+the same fixed windows and on the same clock as the API rate limit, `ivsproject.api.throttling`),
 so every web process enforces the same budget. If Redis is down the login still works (fail
 open, logged): operators need the admin most during an outage, and Django's password hashing
 keeps guessing slow anyway.
@@ -17,6 +18,7 @@ keeps guessing slow anyway.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from typing import Any
@@ -25,30 +27,45 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
-from django_ratelimit.core import get_usage
 
 logger = logging.getLogger(__name__)
 
 _GROUP = "admin-login-failures"
 
 
-def _client_key(group: str, request: HttpRequest) -> str:
+def _client_key(request: HttpRequest) -> str:
     from ivsproject.api.throttling import client_ip  # not at import time: apps are still loading
 
     return client_ip(request)
 
 
-def _failures(request: HttpRequest, *, increment: bool) -> dict[str, Any] | None:
-    rate = f"{settings.ADMIN_LOGIN_MAX_FAILURES}/{settings.ADMIN_LOGIN_WINDOW_SECONDS}s"
+def _failures(request: HttpRequest, *, increment: bool) -> tuple[int, int] | None:
+    """(failed logins from the client in its current window, seconds until that window ends),
+    counting this attempt when `increment`; None when the cache is unreachable."""
+    from ivsproject.api import throttling  # not at import time: apps are still loading
+
+    period = settings.ADMIN_LOGIN_WINDOW_SECONDS
+    client = _client_key(request)
+    window = throttling.window_end(client, period)
+    # The client part comes from a header: hashed, so the key stays short and plain whatever it holds.
+    digest = hashlib.sha256(client.encode("utf-8", "surrogatepass")).hexdigest()
+    key = f"{_GROUP}:{period}:{window}:{digest}"
     try:
-        return get_usage(request, group=_GROUP, key=_client_key, rate=rate, method="POST", increment=increment)
+        if not increment:
+            count = int(cache.get(key, 0))
+        elif cache.add(key, 1, period + throttling.EXPIRY_MARGIN_SECONDS):
+            count = 1
+        else:
+            count = int(cache.incr(key))
     except Exception:  # Redis down: fail open (see the module docstring)
         logger.warning("admin login throttle unavailable; allowing the attempt", exc_info=True)
         return None
+    return count, window - int(throttling.clock())
 
 
 class IvsAdminSite(admin.AdminSite):
@@ -56,8 +73,8 @@ class IvsAdminSite(admin.AdminSite):
         if request.method != "POST":
             return super().login(request, extra_context)
         usage = _failures(request, increment=False)
-        if usage is not None and usage["count"] >= settings.ADMIN_LOGIN_MAX_FAILURES:
-            return self._throttled(request, max(int(usage["time_left"]), 1))
+        if usage is not None and usage[0] >= settings.ADMIN_LOGIN_MAX_FAILURES:
+            return self._throttled(request, max(usage[1], 1))
         response = super().login(request, extra_context)
         # A successful login redirects; the form coming back (200) means the attempt failed.
         if response.status_code == 200:
@@ -65,7 +82,7 @@ class IvsAdminSite(admin.AdminSite):
         return response
 
     def _throttled(self, request: HttpRequest, retry_after: int) -> HttpResponse:
-        logger.warning("admin login throttled for %s", _client_key(_GROUP, request))
+        logger.warning("admin login throttled for %s", _client_key(request))
         from django.contrib.admin.forms import AdminAuthenticationForm  # imports models: not while apps load
 
         form_class = self.login_form or AdminAuthenticationForm

@@ -17,7 +17,6 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig, Suspicio
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
-from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
@@ -167,8 +166,6 @@ def to_api_error(exc: BaseException) -> ApiError | None:
     """Map any exception we know to an ApiError; None for 'unexpected' (becomes INTERNAL_ERROR)."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, Ratelimited):
-        return RateLimitExceeded()
     if isinstance(exc, drf_exceptions.ValidationError):
         return _validation_error(exc.detail)
     if isinstance(exc, drf_exceptions.ParseError):

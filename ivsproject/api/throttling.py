@@ -7,13 +7,14 @@ so a per-key limit would lock out a whole audience at once.
 from __future__ import annotations
 
 import hashlib
+import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from django_ratelimit import core as ratelimit_core
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -22,8 +23,34 @@ from ivsproject.api.exceptions import RateLimitExceeded
 from ivsproject.redis import get_redis, slot_key
 
 PERIOD_SECONDS = 60
-# As django-ratelimit: the counter outlives its window a little, so a late request still sees it.
-_EXPIRY_SECONDS = PERIOD_SECONDS + ratelimit_core.EXPIRATION_FUDGE
+# A counter outlives its window by a few seconds, so a request that arrives just as the window ends
+# still finds the count (the margin django-ratelimit gave its counters, kept when this replaced it).
+EXPIRY_MARGIN_SECONDS = 5
+_EXPIRY_SECONDS = PERIOD_SECONDS + EXPIRY_MARGIN_SECONDS
+
+
+def clock() -> float:
+    """Now, in seconds since the epoch: every rate-limit window is read off this clock.
+
+    A module function, looked up at each call, so tests can pin it: windows are fixed, and a burst
+    that happened to straddle a window's end would see its count start again half-way.
+    """
+    return time.time()
+
+
+def window_end(client: str, period: int) -> int:
+    """The end (epoch second) of the fixed `period`-second window `client` is counted in now.
+
+    Windows are fixed slices of the epoch, each client's shifted by a stable jitter (CRC-32 of the
+    client modulo the period) so that not every client's window turns over in the same second. The
+    end names the window in counter keys. These are the windows django-ratelimit computed, so the
+    counters kept their keys and their answers when this replaced it.
+    """
+    now = int(clock())
+    if period == 1:
+        return now
+    end = now - now % period + zlib.crc32(client.encode("utf-8")) % period
+    return end if end >= now else end + period
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -71,9 +98,9 @@ class RateTicket:
     counted: int | None = None
 
 
-def ticket_for(request: HttpRequest) -> RateTicket | None:
-    """The request's counter (None when limiting is off). Windows and clock are django-ratelimit's
-    (fixed 60 s windows with per-client jitter), so tests can pin its clock."""
+def ticket_for(request: HttpRequest | Request) -> RateTicket | None:
+    """The request's counter (None when limiting is off): the client's current fixed 60 s window
+    (`window_end`)."""
     return ticket_of(request.META)
 
 
@@ -83,7 +110,7 @@ def ticket_of(meta: Mapping[str, Any]) -> RateTicket | None:
     if limit <= 0:
         return None
     client = client_ip_of(meta)
-    window = ratelimit_core._get_window(client, PERIOD_SECONDS)
+    window = window_end(client, PERIOD_SECONDS)
     counted = meta.get(PRECOUNTED_ENVIRON_KEY)
     return RateTicket(key=_counter_key(client, window), window=window, limit=limit, counted=counted)
 
@@ -91,7 +118,7 @@ def ticket_of(meta: Mapping[str, Any]) -> RateTicket | None:
 def enforce(ticket: RateTicket, count: int) -> None:
     """429 with Retry-After once the window's count is over the limit."""
     if count > ticket.limit:
-        time_left = ticket.window - int(ratelimit_core.time.time())
+        time_left = ticket.window - int(clock())
         raise RateLimitExceeded(headers={"Retry-After": str(max(time_left, 1))})
 
 
@@ -121,7 +148,7 @@ class ClientRateThrottle(BaseThrottle):
     """
 
     def allow_request(self, request: Request, view: object) -> bool:
-        settle(ticket_for(request._request))
+        settle(ticket_for(request))
         return True
 
 
@@ -139,7 +166,7 @@ class DeferredClientRateThrottle(ClientRateThrottle):
 
     def allow_request(self, request: Request, view: object) -> bool:
         if request.method == "POST" and isinstance(request.user, ApiClient):
-            setattr(request, _DEFERRED, ticket_for(request._request))
+            setattr(request, _DEFERRED, ticket_for(request))
             return True
         return super().allow_request(request, view)
 

@@ -1,17 +1,17 @@
-import types
-
 import pytest
 from django.utils import translation
-from django_ratelimit import core as ratelimit_core
+
+from ivsproject.api import throttling
+
+PINNED_NOW = 1_800_000_000.0
 
 
 @pytest.fixture
 def frozen_ratelimit_clock(monkeypatch):
-    """Pin django-ratelimit's clock: its windows are fixed 60 s buckets, so a burst that happened to
-    straddle a bucket edge would reset the count half-way and make limit tests flaky."""
-    clock = types.SimpleNamespace(time=lambda: 1_800_000_000.0)
-    monkeypatch.setattr(ratelimit_core, "time", clock)
-    return clock
+    """Pin the rate limits' clock: their windows are fixed 60 s slices, so a burst that happened to
+    straddle a window's end would see its count start again half-way and make limit tests flaky."""
+    monkeypatch.setattr(throttling, "clock", lambda: PINNED_NOW)
+    return PINNED_NOW
 
 
 @pytest.fixture(autouse=True)

@@ -103,3 +103,38 @@ def test_two_trusted_proxies_use_the_second_address_from_the_right(client, setti
     limited = client.get(PING, HTTP_X_FORWARDED_FOR="spoof-2, 192.0.2.1, 10.0.0.8", **proxy, **AUTH)
 
     assert_error(limited, 429, "RATE_LIMIT_EXCEEDED")
+
+
+# Window ends for a few clients at a few moments: the windows (and so the Redis counter keys) that
+# django-ratelimit computed when it counted these limits, which ours must go on giving.
+CLIENTS = ("10.0.0.1", "203.0.113.7", "2001:db8::1", "é")
+WINDOW_ENDS = {
+    1_800_000_000: (1_800_000_047, 1_800_000_014, 1_800_000_054, 1_800_000_026),
+    1_800_000_019: (1_800_000_047, 1_800_000_074, 1_800_000_054, 1_800_000_026),
+    1_800_000_059: (1_800_000_107, 1_800_000_074, 1_800_000_114, 1_800_000_086),
+    1_800_000_060: (1_800_000_107, 1_800_000_074, 1_800_000_114, 1_800_000_086),
+}
+
+
+@pytest.mark.parametrize("now", sorted(WINDOW_ENDS))
+def test_windows_are_fixed_slices_with_a_stable_per_client_offset(monkeypatch, now):
+    from ivsproject.api import throttling
+
+    monkeypatch.setattr(throttling, "clock", lambda: now + 0.5)
+
+    assert tuple(throttling.window_end(client, 60) for client in CLIENTS) == WINDOW_ENDS[now]
+    assert throttling.window_end("10.0.0.1", 300) == 1_800_000_107
+    assert throttling.window_end("x", 1) == now  # one-second windows are the seconds themselves
+
+
+def test_retry_after_is_the_rest_of_the_clients_window(client, settings, monkeypatch):
+    from ivsproject.api import throttling
+
+    settings.RATE_LIMIT_PER_MINUTE = 1
+    monkeypatch.setattr(throttling, "clock", lambda: 1_800_000_000.5)
+    burst(client, 1, REMOTE_ADDR="10.0.0.1")
+
+    limited = client.get(PING, REMOTE_ADDR="10.0.0.1", **AUTH)
+
+    assert_error(limited, 429, "RATE_LIMIT_EXCEEDED")
+    assert limited["Retry-After"] == "47"  # the window of 10.0.0.1 ends at 1_800_000_047
