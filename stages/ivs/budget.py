@@ -26,8 +26,7 @@ from collections.abc import Callable
 from django.conf import settings
 
 from ivsproject.api.exceptions import ServiceUnavailable
-from ivsproject.redis import key
-from stages.ivs._redis import redis_client
+from ivsproject.redis import LuaScript, slot_key
 
 STAGE_GROUP = "stage"
 TOKEN_GROUP = "token"
@@ -38,20 +37,28 @@ _TOKEN_OPERATIONS = frozenset({"CreateParticipantToken"})
 clock: Callable[[], float] = time.time
 sleep: Callable[[float], None] = time.sleep
 
-# KEYS[1]: prefix of the group's window counters. ARGV: first window, limit, last window, ttl.
-# Reads before it increments, so a caller that finds no room leaves every counter untouched.
-_RESERVE = """
-local limit = tonumber(ARGV[2])
-for w = tonumber(ARGV[1]), tonumber(ARGV[3]) do
-  local counter = KEYS[1] .. ':' .. w
+# KEYS: the counters of the windows a caller may wait for, earliest first.
+# ARGV: limit, ttl. Returns the position (0-based) of the first window with room, whose counter it
+# increments, or -1. Reads before it increments, so a caller that finds no room changes nothing.
+_RESERVE = LuaScript(
+    """
+local limit = tonumber(ARGV[1])
+for i, counter in ipairs(KEYS) do
   if tonumber(redis.call('GET', counter) or '0') < limit then
     redis.call('INCR', counter)
-    redis.call('EXPIRE', counter, tonumber(ARGV[4]))
-    return w
+    redis.call('EXPIRE', counter, tonumber(ARGV[2]))
+    return i - 1
   end
 end
 return -1
 """
+)
+
+
+def window_key(group: str, window: int) -> str:
+    """The call counter of one group's one-second window. A group's windows share a hash tag: one
+    reservation reads several of them (in Redis Cluster, one slot)."""
+    return slot_key(f"budget:{group}", settings.AWS_REGION, window)
 
 
 def group_of(operation: str) -> str:
@@ -69,15 +76,13 @@ def acquire(operation: str, *, max_wait: float = 5.0) -> float:
     group = group_of(operation)
     now = clock()
     first, last = math.floor(now), math.floor(now + max_wait)
-    # The hash tag keeps a group's counters in one cluster slot (the script builds their names).
-    prefix = key("budget", settings.AWS_REGION, "{" + group + "}")
-    reserve = redis_client().register_script(_RESERVE)  # EVALSHA: the script text is sent once
-    window = int(reserve(keys=[prefix], args=[first, limit_of(group), last, last - first + 2]))  # type: ignore[arg-type]
-    if window < 0:
+    windows = range(first, last + 1)
+    found = int(_RESERVE(keys=[window_key(group, w) for w in windows], args=[limit_of(group), last - first + 2]))
+    if found < 0:
         raise ServiceUnavailable(
             details={"reason": "aws call budget exhausted", "operation": operation, "maxWaitSeconds": max_wait}
         )
-    wait = max(0.0, window - now)
+    wait = max(0.0, windows[found] - now)
     if wait > 0:
         sleep(wait)
     return wait

@@ -1,10 +1,12 @@
 """Redis-backed state of the local IVS emulator, shared by every process (web, worker, beat).
 
-Keys live under `<REDIS_KEY_PREFIX>:ivsemu:<region>:...` (regions are separate, as in IVS).
+Keys live under `<REDIS_KEY_PREFIX>:{ivsemu}:<region>:...` (regions are separate, as in IVS).
 Invariants that concurrent processes could break — the stage quota, the 3-key limit, a session
 starting with the first participant and ending with the last — are kept by small Lua scripts.
-The scripts build some key names from a prefix, which is fine on one Redis node (the emulator
-never runs against a cluster).
+Each script is given every key it touches (KEYS), and all of them carry the one hash tag `ivsemu`,
+so a script's keys always share a Redis Cluster slot. Where a key depends on state (the stage's
+active session), the caller reads that state first and the script refuses to run when it changed
+in between; the caller then reads again.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ import json
 import secrets
 import string
 from datetime import UTC, datetime
-from typing import Any
 
-from ivsproject.redis import key
-from stages.ivs._redis import redis_client
+from ivsproject.redis import LuaScript, get_redis, key, slot_key
 
 ACCOUNT_ID = "123456789012"
 _ALPHANUMERIC = string.ascii_letters + string.digits
@@ -57,7 +57,8 @@ def now_iso() -> str:
 
 
 def ns(region: str, *parts: object) -> str:
-    return key("ivsemu", region, *parts)
+    """A key of the region's state; every one shares the `ivsemu` hash tag (module docstring)."""
+    return slot_key("ivsemu", region, *parts)
 
 
 def stage_arn(region: str, stage_id: str) -> str:
@@ -76,19 +77,17 @@ def parse_arn(arn: str, kind: str) -> tuple[str, str]:
     raise AwsError("ResourceNotFoundException", f"Resource {arn} not found")
 
 
-def _script(source: str) -> Any:
-    return redis_client().register_script(source)
-
-
 # --- stages ---------------------------------------------------------------------------------
 # KEYS: stage index, stage hash, sequence. ARGV: quota, stage id, field/value pairs.
-_CREATE_STAGE = """
+_CREATE_STAGE = LuaScript(
+    """
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 local seq = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[1], seq, ARGV[2])
 redis.call('HSET', KEYS[2], 'seq', seq, unpack(ARGV, 3))
 return seq
 """
+)
 
 
 def create_stage(region: str, *, name: str, tags: dict[str, str], max_stages: int) -> dict[str, str]:
@@ -102,14 +101,14 @@ def create_stage(region: str, *, name: str, tags: dict[str, str], max_stages: in
     }
     flat = [item for pair in fields.items() for item in pair]
     keys = [ns(region, "stages"), ns(region, "stage", stage_id), ns(region, "seq")]
-    if not _script(_CREATE_STAGE)(keys=keys, args=[max_stages, stage_id, *flat]):
+    if not _CREATE_STAGE(keys=keys, args=[max_stages, stage_id, *flat]):
         raise AwsError("ServiceQuotaExceededException", f"Limit of {max_stages} stages per region exceeded")
-    return redis_client().hgetall(ns(region, "stage", stage_id))
+    return get_redis().hgetall(ns(region, "stage", stage_id))
 
 
 def get_stage(arn: str) -> tuple[str, dict[str, str]]:
     region, stage_id = parse_arn(arn, "stage")
-    record = redis_client().hgetall(ns(region, "stage", stage_id))
+    record = get_redis().hgetall(ns(region, "stage", stage_id))
     if not record:
         raise AwsError("ResourceNotFoundException", f"Stage {arn} not found")
     return region, record
@@ -117,7 +116,7 @@ def get_stage(arn: str) -> tuple[str, dict[str, str]]:
 
 def list_stages(region: str, *, start: int, limit: int) -> tuple[list[dict[str, str]], int | None]:
     """Stages in creation order from sequence `start`; the sequence to continue from, if any."""
-    r = redis_client()
+    r = get_redis()
     ids = r.zrangebyscore(ns(region, "stages"), start, "+inf", start=0, num=limit + 1, withscores=True)
     page, more = ids[:limit], ids[limit:]
     pipe = r.pipeline(transaction=False)
@@ -128,16 +127,16 @@ def list_stages(region: str, *, start: int, limit: int) -> tuple[list[dict[str, 
 
 
 def update_stage(region: str, stage_id: str, **fields: str) -> None:
-    redis_client().hset(ns(region, "stage", stage_id), mapping=fields)
+    get_redis().hset(ns(region, "stage", stage_id), mapping=fields)
 
 
 def count_stages(region: str) -> int:
-    return int(redis_client().zcard(ns(region, "stages")))
+    return int(get_redis().zcard(ns(region, "stages")))
 
 
 def delete_stage(region: str, record: dict[str, str]) -> None:
     stage_id = record["id"]
-    r = redis_client()
+    r = get_redis()
     if r.scard(ns(region, "stage", stage_id, "replications")):
         raise AwsError("ConflictException", "Stage has an active participant replication; stop it first")
     for participant_id in r.smembers(ns(region, "stage", stage_id, "connected")):
@@ -152,92 +151,125 @@ def delete_stage(region: str, record: dict[str, str]) -> None:
 
 
 # --- sessions and participants --------------------------------------------------------------
-# KEYS: stage hash, connected set, session index, revoked set.
-# ARGV: prefix, participant id, new session id, now (ISO), now (ms), stage id, field/value pairs.
-_JOIN = """
-local prefix, pid = ARGV[1], ARGV[2]
+# A joining or leaving participant touches keys of the stage's active session, which only Redis
+# knows: the caller reads it, names the keys, and the script answers "changed" (touching nothing)
+# when another process opened or ended a session in between. Bounded: a session changes only when
+# the first participant joins or the last one leaves.
+_SESSION_READS = 10
+
+# KEYS: stage hash, connected set, session index, revoked set, sequence, then the session hash,
+#       the session's participants and the participant hash of the session the caller read.
+# ARGV: participant id, that session id (new when none was active), the active session id the
+#       caller read ("" for none), now (ISO), now (ms), stage id, field/value pairs.
+_JOIN = LuaScript(
+    """
+local pid, sid = ARGV[1], ARGV[2]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'nostage', ''} end
 if redis.call('SISMEMBER', KEYS[4], pid) == 1 then return {'revoked', ''} end
 if redis.call('SISMEMBER', KEYS[2], pid) == 1 then return {'connected', ''} end
-local sid = redis.call('HGET', KEYS[1], 'activeSessionId')
-if not sid then
-  sid = ARGV[3]
+if (redis.call('HGET', KEYS[1], 'activeSessionId') or '') ~= ARGV[3] then return {'changed', ''} end
+if ARGV[3] == '' then
   redis.call('HSET', KEYS[1], 'activeSessionId', sid)
   redis.call('ZADD', KEYS[3], ARGV[5], sid)
-  redis.call('HSET', prefix .. ':session:' .. sid, 'sessionId', sid, 'stageId', ARGV[6], 'startTime', ARGV[4])
+  redis.call('HSET', KEYS[6], 'sessionId', sid, 'stageId', ARGV[6], 'startTime', ARGV[4])
 end
 redis.call('SADD', KEYS[2], pid)
-local seq = redis.call('INCR', prefix .. ':seq')
-redis.call('ZADD', prefix .. ':session:' .. sid .. ':participants', 'NX', seq, pid)
-local pkey = prefix .. ':participant:' .. sid .. ':' .. pid
-redis.call('HSETNX', pkey, 'firstJoinTime', ARGV[4])
-redis.call('HSET', pkey, 'participantId', pid, 'state', 'CONNECTED', unpack(ARGV, 7))
+local seq = redis.call('INCR', KEYS[5])
+redis.call('ZADD', KEYS[7], 'NX', seq, pid)
+redis.call('HSETNX', KEYS[8], 'firstJoinTime', ARGV[4])
+redis.call('HSET', KEYS[8], 'participantId', pid, 'state', 'CONNECTED', unpack(ARGV, 7))
 return {'ok', sid}
 """
+)
 
-# KEYS: stage hash, connected set. ARGV: prefix, participant id, now (ISO).
-_LEAVE = """
-local prefix, pid = ARGV[1], ARGV[2]
-local sid = redis.call('HGET', KEYS[1], 'activeSessionId')
-if (not sid) or redis.call('SREM', KEYS[2], pid) == 0 then return '' end
-redis.call('HSET', prefix .. ':participant:' .. sid .. ':' .. pid, 'state', 'DISCONNECTED', 'publishing', '0')
+# KEYS: stage hash, connected set, then the participant hash and the session hash of the session
+#       the caller read as active.
+# ARGV: participant id, that session id, now (ISO).
+_LEAVE = LuaScript(
+    """
+if (redis.call('HGET', KEYS[1], 'activeSessionId') or '') ~= ARGV[2] then return {'changed', ''} end
+if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return {'absent', ''} end
+redis.call('HSET', KEYS[3], 'state', 'DISCONNECTED', 'publishing', '0')
 if redis.call('SCARD', KEYS[2]) == 0 then
   redis.call('HDEL', KEYS[1], 'activeSessionId')
-  redis.call('HSET', prefix .. ':session:' .. sid, 'endTime', ARGV[3])
+  redis.call('HSET', KEYS[4], 'endTime', ARGV[3])
 end
-return sid
+return {'ok', ARGV[2]}
 """
+)
 
 
 def join(region: str, stage_id: str, participant_id: str, fields: dict[str, str]) -> str:
     """Connect a participant; the first one opens the stage session. Returns the session id."""
-    keys = [
-        ns(region, "stage", stage_id),
-        ns(region, "stage", stage_id, "connected"),
-        ns(region, "stage", stage_id, "sessions"),
-        ns(region, "stage", stage_id, "revoked"),
-    ]
+    stage = ns(region, "stage", stage_id)
     now = datetime.now(UTC)
     flat = [item for pair in fields.items() for item in pair]
-    args = [ns(region), participant_id, "st-" + random_id(13), now_iso(), int(now.timestamp() * 1000), stage_id]
-    status, session_id = _script(_JOIN)(keys=keys, args=[*args, *flat])
-    if status == "nostage":
-        raise EmulatorError("the stage does not exist")
-    if status == "revoked":
-        raise EmulatorError(f"participant {participant_id} was disconnected from this stage; its token is revoked")
-    if status == "connected":
-        raise EmulatorError(f"participant {participant_id} is already connected")
-    return str(session_id)
+    for _ in range(_SESSION_READS):
+        active = get_redis().hget(stage, "activeSessionId") or ""
+        session_id = active or "st-" + random_id(13)
+        keys = [
+            stage,
+            ns(region, "stage", stage_id, "connected"),
+            ns(region, "stage", stage_id, "sessions"),
+            ns(region, "stage", stage_id, "revoked"),
+            ns(region, "seq"),
+            ns(region, "session", session_id),
+            ns(region, "session", session_id, "participants"),
+            ns(region, "participant", session_id, participant_id),
+        ]
+        args = [participant_id, session_id, active, now_iso(), int(now.timestamp() * 1000), stage_id, *flat]
+        status, joined = _JOIN(keys=keys, args=args)
+        if status == "nostage":
+            raise EmulatorError("the stage does not exist")
+        if status == "revoked":
+            raise EmulatorError(f"participant {participant_id} was disconnected from this stage; its token is revoked")
+        if status == "connected":
+            raise EmulatorError(f"participant {participant_id} is already connected")
+        if status == "ok":
+            return str(joined)
+    raise EmulatorError("the stage's session kept changing while joining; try again")
 
 
 def leave(region: str, stage_id: str, participant_id: str) -> str | None:
     """Disconnect; the last one out ends the session. Returns the session id, None if not connected."""
-    keys = [ns(region, "stage", stage_id), ns(region, "stage", stage_id, "connected")]
-    session_id = _script(_LEAVE)(keys=keys, args=[ns(region), participant_id, now_iso()])
-    return str(session_id) or None
+    stage = ns(region, "stage", stage_id)
+    for _ in range(_SESSION_READS):
+        session_id = get_redis().hget(stage, "activeSessionId")
+        if not session_id:
+            return None  # no session, so nobody is connected
+        keys = [
+            stage,
+            ns(region, "stage", stage_id, "connected"),
+            ns(region, "participant", session_id, participant_id),
+            ns(region, "session", session_id),
+        ]
+        status, left = _LEAVE(keys=keys, args=[participant_id, session_id, now_iso()])
+        if status != "changed":
+            return str(left) or None
+    raise EmulatorError("the stage's session kept changing while leaving; try again")
 
 
 def revoke(region: str, stage_id: str, participant_id: str) -> None:
-    redis_client().sadd(ns(region, "stage", stage_id, "revoked"), participant_id)
+    get_redis().sadd(ns(region, "stage", stage_id, "revoked"), participant_id)
 
 
 def connected_participant(region: str, record: dict[str, str], participant_id: str) -> dict[str, str] | None:
     session_id = record.get("activeSessionId")
-    if not session_id or not redis_client().sismember(ns(region, "stage", record["id"], "connected"), participant_id):
+    if not session_id or not get_redis().sismember(ns(region, "stage", record["id"], "connected"), participant_id):
         return None
     return get_participant(region, session_id, participant_id)
 
 
 def get_participant(region: str, session_id: str, participant_id: str) -> dict[str, str] | None:
-    return redis_client().hgetall(ns(region, "participant", session_id, participant_id)) or None
+    return get_redis().hgetall(ns(region, "participant", session_id, participant_id)) or None
 
 
 def update_participant(region: str, session_id: str, participant_id: str, **fields: str) -> None:
-    redis_client().hset(ns(region, "participant", session_id, participant_id), mapping=fields)
+    get_redis().hset(ns(region, "participant", session_id, participant_id), mapping=fields)
 
 
 def session_participants(region: str, session_id: str) -> list[dict[str, str]]:
-    r = redis_client()
+    r = get_redis()
     pids = r.zrange(ns(region, "session", session_id, "participants"), 0, -1)
     pipe = r.pipeline(transaction=False)
     for pid in pids:
@@ -247,7 +279,7 @@ def session_participants(region: str, session_id: str) -> list[dict[str, str]]:
 
 def stage_sessions(region: str, stage_id: str) -> list[dict[str, str]]:
     """Newest first, the order a debugging operator wants."""
-    r = redis_client()
+    r = get_redis()
     pipe = r.pipeline(transaction=False)
     for session_id in r.zrevrange(ns(region, "stage", stage_id, "sessions"), 0, -1):
         pipe.hgetall(ns(region, "session", session_id))
@@ -255,19 +287,19 @@ def stage_sessions(region: str, stage_id: str) -> list[dict[str, str]]:
 
 
 def get_session(region: str, stage_id: str, session_id: str) -> dict[str, str] | None:
-    record = redis_client().hgetall(ns(region, "session", session_id))
+    record = get_redis().hgetall(ns(region, "session", session_id))
     return record if record and record.get("stageId") == stage_id else None
 
 
 # --- participant replication ----------------------------------------------------------------
 def replications(region: str, source_stage_id: str, participant_id: str) -> dict[str, dict[str, str]]:
-    raw = redis_client().hgetall(ns(region, "replicas", source_stage_id, participant_id))
+    raw = get_redis().hgetall(ns(region, "replicas", source_stage_id, participant_id))
     return {dest: json.loads(value) for dest, value in raw.items()}
 
 
 def add_replication(region: str, source_id: str, participant_id: str, dest_id: str, info: dict[str, str]) -> None:
     marker = f"{source_id}|{participant_id}|{dest_id}"
-    pipe = redis_client().pipeline()
+    pipe = get_redis().pipeline()
     pipe.hset(ns(region, "replicas", source_id, participant_id), dest_id, json.dumps(info))
     pipe.sadd(ns(region, "stage", source_id, "replications"), marker)
     pipe.sadd(ns(region, "stage", dest_id, "replications"), marker)
@@ -276,7 +308,7 @@ def add_replication(region: str, source_id: str, participant_id: str, dest_id: s
 
 def remove_replication(region: str, source_id: str, participant_id: str, dest_id: str) -> None:
     marker = f"{source_id}|{participant_id}|{dest_id}"
-    pipe = redis_client().pipeline()
+    pipe = get_redis().pipeline()
     pipe.hdel(ns(region, "replicas", source_id, participant_id), dest_id)
     pipe.srem(ns(region, "stage", source_id, "replications"), marker)
     pipe.srem(ns(region, "stage", dest_id, "replications"), marker)
@@ -285,7 +317,8 @@ def remove_replication(region: str, source_id: str, participant_id: str, dest_id
 
 # --- public keys ----------------------------------------------------------------------------
 # KEYS: key index, key hash, fingerprint index, sequence. ARGV: quota, key id, fingerprint, fields.
-_IMPORT_KEY = """
+_IMPORT_KEY = LuaScript(
+    """
 if redis.call('HEXISTS', KEYS[3], ARGV[3]) == 1 then return -1 end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 local seq = redis.call('INCR', KEYS[4])
@@ -294,6 +327,7 @@ redis.call('HSET', KEYS[3], ARGV[3], ARGV[2])
 redis.call('HSET', KEYS[2], unpack(ARGV, 4))
 return seq
 """
+)
 PUBLIC_KEY_QUOTA = 3
 
 
@@ -309,7 +343,7 @@ def import_public_key(region: str, *, name: str, material: str, fingerprint: str
     }
     flat = [item for pair in fields.items() for item in pair]
     keys = [ns(region, "keys"), ns(region, "key", key_id), ns(region, "keys", "fingerprints"), ns(region, "seq")]
-    result = _script(_IMPORT_KEY)(keys=keys, args=[PUBLIC_KEY_QUOTA, key_id, fingerprint, *flat])
+    result = _IMPORT_KEY(keys=keys, args=[PUBLIC_KEY_QUOTA, key_id, fingerprint, *flat])
     if result == -1:
         raise AwsError("ConflictException", "A public key with this material is already imported")
     if result == 0:
@@ -319,21 +353,21 @@ def import_public_key(region: str, *, name: str, material: str, fingerprint: str
 
 def get_public_key(arn: str) -> dict[str, str]:
     region, key_id = parse_arn(arn, "public-key")
-    record = redis_client().hgetall(ns(region, "key", key_id))
+    record = get_redis().hgetall(ns(region, "key", key_id))
     if not record:
         raise AwsError("ResourceNotFoundException", f"Public key {arn} not found")
     return record
 
 
 def list_public_keys(region: str) -> list[dict[str, str]]:
-    r = redis_client()
+    r = get_redis()
     return [rec for key_id in r.zrange(ns(region, "keys"), 0, -1) if (rec := r.hgetall(ns(region, "key", key_id)))]
 
 
 def delete_public_key(arn: str) -> None:
     record = get_public_key(arn)
     region = parse_arn(arn, "public-key")[0]
-    pipe = redis_client().pipeline()
+    pipe = get_redis().pipeline()
     pipe.zrem(ns(region, "keys"), record["id"])
     pipe.hdel(ns(region, "keys", "fingerprints"), record["fingerprint"])
     pipe.delete(ns(region, "key", record["id"]))
@@ -342,28 +376,36 @@ def delete_public_key(arn: str) -> None:
 
 # --- fault injection and reset --------------------------------------------------------------
 # KEYS: the operation's fault hash. Returns {code, status} and spends one use, or nil.
-_TAKE_FAULT = """
+_TAKE_FAULT = LuaScript(
+    """
 local left = tonumber(redis.call('HGET', KEYS[1], 'remaining') or '0')
 if left <= 0 then return false end
 local code, status = redis.call('HGET', KEYS[1], 'code'), redis.call('HGET', KEYS[1], 'status')
 if left == 1 then redis.call('DEL', KEYS[1]) else redis.call('HINCRBY', KEYS[1], 'remaining', -1) end
 return {code, status}
 """
+)
+
+
+def fault_key(operation: str) -> str:
+    # Faults are global, not per region: a failure drill means "IVS is failing", wherever. A
+    # script touches one fault key alone, so it needs no hash tag.
+    return key("ivsemu", "fault", operation)
 
 
 def add_fault(operation: str, code: str, *, times: int, status: int) -> None:
-    redis_client().hset(key("ivsemu", "fault", operation), mapping={"code": code, "status": status, "remaining": times})
+    get_redis().hset(fault_key(operation), mapping={"code": code, "status": status, "remaining": times})
 
 
 def take_fault(operation: str) -> tuple[str, int] | None:
-    # Faults are global, not per region: a failure drill means "IVS is failing", wherever.
-    found = _script(_TAKE_FAULT)(keys=[key("ivsemu", "fault", operation)])
+    found = _TAKE_FAULT(keys=[fault_key(operation)])
     return (str(found[0]), int(found[1])) if found else None
 
 
 def reset() -> None:
     """Wipe every emulator key (all regions, faults, signing keys) and nothing else."""
-    r = redis_client()
-    doomed = list(r.scan_iter(match=key("ivsemu", "*"), count=500))
+    r = get_redis()
+    # The regions' state (tagged, see `ns`) and the untagged rest: faults and signing keys.
+    doomed = [found for pattern in (ns("*"), key("ivsemu", "*")) for found in r.scan_iter(match=pattern, count=500)]
     for start in range(0, len(doomed), 500):
         r.delete(*doomed[start : start + 500])

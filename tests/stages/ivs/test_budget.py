@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from redis.crc import key_slot
 
 from ivsproject.api.exceptions import ServiceUnavailable
 from stages import ivs
@@ -113,3 +114,8 @@ def test_budget_is_shared_by_concurrent_callers(settings):
         thread.join()
     assert sorted(waits)[:5] == [0, 0, 0, 0, 0]
     assert all(wait > 0.5 for wait in sorted(waits)[5:])
+
+
+def test_the_windows_one_reservation_reads_share_one_cluster_slot():
+    stage_windows = {key_slot(budget.window_key("stage", w).encode()) for w in range(1_000_000, 1_000_010)}
+    assert len(stage_windows) == 1

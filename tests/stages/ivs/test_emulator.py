@@ -10,6 +10,7 @@ from botocore.awsrequest import AWSPreparedRequest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from moto.core.models import botocore_stubber
+from redis.crc import key_slot
 
 from ivsproject.api.exceptions import NotFound, StageLimitReached, ValidationFailed
 from stages import ivs
@@ -104,6 +105,54 @@ def test_joining_twice_with_one_token_is_refused(stage):
     emulator.participant_join(stage_arn=stage.arn, token=token.token)
     with pytest.raises(emulator.EmulatorError, match="already connected"):
         emulator.participant_join(stage_arn=stage.arn, token=token.token)
+
+
+class _StaleFirstRead:
+    """The Redis client, except that the first `activeSessionId` read returns `stale`: what a
+    process sees when another one opens or ends the session between its read and its script."""
+
+    def __init__(self, client, stale):
+        self.client, self.stale, self.reads = client, stale, 0
+
+    def hget(self, name, field):
+        self.reads += 1
+        return self.stale if self.reads == 1 else self.client.hget(name, field)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_a_join_that_raced_a_session_change_reads_the_session_again(stage, monkeypatch):
+    _join(stage.arn, "host")
+    session = ivs.get_stage(arn=stage.arn).active_session_id
+    region, record = emulator_state.get_stage(stage.arn)
+    stale = _StaleFirstRead(emulator_state.get_redis(), None)  # "no session yet": it would open a second one
+    monkeypatch.setattr(emulator_state, "get_redis", lambda: stale)
+    fields = {"userId": "late", "attributes": "{}", "allowPublish": "0", "allowSubscribe": "1"}
+    assert emulator_state.join(region, record["id"], "LateViewer01", fields) == session
+    assert stale.reads == 2
+    assert [s["sessionId"] for s in emulator_state.stage_sessions(region, record["id"])] == [session]
+
+
+def test_a_leave_that_raced_a_session_change_reads_the_session_again(stage, monkeypatch):
+    host = _join(stage.arn, "host")
+    session = ivs.get_stage(arn=stage.arn).active_session_id
+    region, record = emulator_state.get_stage(stage.arn)
+    stale = _StaleFirstRead(emulator_state.get_redis(), "st-EndedBefore1")
+    monkeypatch.setattr(emulator_state, "get_redis", lambda: stale)
+    assert emulator_state.leave(region, record["id"], host) == session
+    assert stale.reads == 2
+    monkeypatch.undo()
+    assert ivs.get_stage(arn=stage.arn).active_session_id is None
+
+
+def test_the_keys_each_emulator_script_touches_share_one_cluster_slot():
+    keys = [
+        emulator_state.ns("ap-northeast-1", "stage", "Stage0000001", "connected"),
+        emulator_state.ns("ap-northeast-1", "session", "st-0000000000001", "participants"),
+        emulator_state.ns("us-east-1", "keys", "fingerprints"),
+    ]
+    assert len({key_slot(k.encode()) for k in keys}) == 1
 
 
 def test_concurrent_create_stage_never_exceeds_the_quota(settings):
