@@ -1,1 +1,1 @@
-"""`make bench` (`python -m bench`): the performance suite of issue 7. See bench/README.md."""
+"""`make bench` (`python -m bench`): the performance suite. See bench/README.md."""

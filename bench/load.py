@@ -192,7 +192,7 @@ def _run_wrk(base_url: str, stream: Stream, *, connections: int, seconds: float)
         handle.write(_lua(stream))
         script = handle.name
     try:
-        # One wrk thread, as in DESIGN.md's measurements; --timeout bounds every request.
+        # One wrk thread, as in the reference measurements; --timeout bounds every request.
         cmd = [WRK or "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
         out = subprocess.run(
             [*cmd, "-s", script, base_url], capture_output=True, text=True, timeout=seconds + 60, check=False

@@ -5,7 +5,7 @@ rendering) called as a WSGI app, no network, on the bench environment (PostgreSQ
     python -m bench.profile --only token --profile   # and where the time goes (pyinstrument)
     python -m bench.profile --only token --cprofile  # or the functions by own time (cProfile)
 
-It is the quick loop for the "profile, fix the cause, report before/after" part of issue 7: the
+It is the quick loop for the "profile, fix the cause, report before/after" part of the performance work: the
 load rows of `python -m bench` are the numbers that count; this tells which line to change.
 """
 

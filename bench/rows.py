@@ -1,4 +1,4 @@
-"""The rows of `make bench` (issue 7). Each function measures one group and returns Row objects.
+"""The rows of `make bench`. Each function measures one group and returns Row objects.
 
 Ratios are "speed relative to the baseline" in every row: value ÷ baseline for throughputs,
 baseline ÷ value for times — 1.0 means as fast as the bare DRF view, 0.5 means half as fast.

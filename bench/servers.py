@@ -194,7 +194,7 @@ class ForeignLoad:
         after = self._snapshot()
         elapsed = max(time.monotonic() - self.started, 1e-6)
         # Where our CPU went, by process kind (web workers, postgres, redis-server, the load
-        # generator, this process): the "profile, fix the cause" split of issue 7. A process started
+        # generator, this process): the "profile, fix the cause" split. A process started
         # during the run counts from zero.
         self.by_kind: dict[str, float] = {"bench": after["self"] - self.before["self"]}
         for pid, cpu in after["procs"].items():

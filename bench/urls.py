@@ -1,7 +1,7 @@
 """The product's URLs plus the bare DRF baselines every row of `make bench` is divided by.
 
 The baselines come last: URL resolution walks the patterns in order, so a baseline listed first
-would win ~40 µs per request over every product endpoint on routing alone.
+would win a little per request over every product endpoint on routing alone.
 """
 
 from django.urls import path

@@ -68,7 +68,7 @@ class StageAdmin(admin.ModelAdmin):
         return actions
 
     # `permissions`: without it Django offers an action to anyone who may *view* the changelist, so a
-    # read-only operator could delete stages in IVS (found by tests/hardening).
+    # read-only operator could delete stages in IVS.
     @admin.action(
         description="Delete selected stages (in IVS too; never the master or a stage with viewers)",
         permissions=["change"],

@@ -112,8 +112,8 @@ def assign_seat(
     `generation` = (key, value): the script refuses ("stale") when the key holds anything else, so
     a caller's cached stage list is checked in the same round trip that uses it. `rate`: the
     request's rate-limit count is made first (over the limit nothing else happens).
-    Why (bench/, issue 7): the seat, its metadata and the rate-limit count were four round trips
-    per viewer token (~80 µs of CPU each in redis-py and the kernel); now one.
+    Why: the seat, its metadata and the rate-limit count were four round trips per viewer token,
+    each a measurable share of the token's CPU in redis-py and the kernel; now they are one.
     """
     gen_key, gen_value = generation or (seats_key(), "")  # no check: any key of the slot
     result = lua.ASSIGN(
@@ -171,8 +171,8 @@ def heartbeat_counted(
     """`heartbeat` plus the request's rate-limit count in the same round trip: (count, tracked).
     Over `limit` nothing is refreshed (tracked is False) and the caller answers 429.
 
-    Why (bench/, issue 7): the rate-limit INCR and the presence refresh were two round trips per
-    heartbeat, each ~60–100 µs of CPU in redis-py and the kernel (plus a wait on Redis).
+    Why: the rate-limit INCR and the presence refresh were two round trips per heartbeat, each a
+    large share of the heartbeat's CPU in redis-py and the kernel (plus a wait on Redis).
     """
     count, tracked = lua.HEARTBEAT_COUNTED([stage_key(stage_id), counter_key], [user_id, at, limit, counter_ttl])
     return int(count), bool(int(tracked))
@@ -261,7 +261,7 @@ def expired(*, stage_id: str, cutoff: float, limit: int = 5000) -> list[tuple[st
 def _scored(client: Any, *command: object) -> list[tuple[str, float]]:
     """(member, score) pairs of a WITHSCORES read, parsed here instead of by redis-py.
 
-    Why (bench/, issue 7): redis-py 8's legacy-shape callback re-encodes every RESP3 score to
+    Why: redis-py 8's legacy-shape callback re-encodes every RESP3 score to
     bytes and parses it back — ~40% of the cleanup tick's client time at 100,000 viewers. Called
     without the `withscores` option, the callback leaves the reply as it came: pairs (RESP3) or a
     flat member, score, ... list (RESP2).

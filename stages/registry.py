@@ -1,11 +1,11 @@
 """The token path's process-local copy of the live stages, checked against a Redis generation.
 
-Why (bench/, issue 7): reading the assignable stages was one ORM query per viewer token — ~400 µs
-of CPU, mostly Django building the query and the model instances, for a list that changes a few
-times an hour. Each process keeps the list; the seat script (stages.presence) compares the
-generation the list was loaded under with `stages:registry-gen` in the same round trip that takes
+Why: reading the assignable stages was one ORM query per viewer token — a large share of the
+token's CPU, mostly Django building the query and the model instances, for a list that changes a
+few times an hour. Each process keeps the list; the seat script (stages.presence) compares the
+generation the list was loaded under with the generation key in the same round trip that takes
 the seat, and refuses ("stale") on any difference, so no request seats a viewer from an outdated
-list. Every change to a Stage row writes a new generation (stages/signals.py).
+list. Every change to a Stage row writes a new generation (stages/receivers.py).
 
 The generation is a random token, not a counter: after Redis lost its data a counter would start
 again at 1 and could equal a generation some process cached before, hiding a change; a random

@@ -72,7 +72,7 @@ def live_stage_id(stage_arn: str) -> str:
     """The stage id of a live stage (400/404 exactly as `stage_by_arn`), from the database at most
     once per ARN per few seconds per process.
 
-    Why (bench/, issue 7): the stage lookup was one database query plus a connection health check
+    Why: the stage lookup was one database query plus a connection health check
     per heartbeat — ~45% of the endpoint's server time, and heartbeats are 100,000 viewers / 30 s.
     Staleness cannot change an answer: a deleted stage's presence is dropped with it, so a
     heartbeat for it misses presence and takes the full path, which looks the stage up again (404).
@@ -92,8 +92,8 @@ def live_stages_counted(*keys: str) -> tuple[list[Stage], dict[str, int], list[s
     Redis round trip while this process's registry copy is current (the generation is read in the
     same pipeline as the counts), two after a stage change.
 
-    Why (bench/, issue 7, rows 5a/5b): the stats and stage-list reads were a query, then a GET of
-    the generation, the counts and the host flag — four round trips at ~150 µs each on a busy node.
+    Why: the stats and stage-list reads were a query, then a GET of the generation, the counts and
+    the host flag — four round trips where one does (docs/performance.md, the stats rows).
     """
     current = registry.cached()
     if current is not None:
@@ -123,7 +123,7 @@ def viewer_count(stage: Stage) -> int:
 def assignable_registry_or_404(*, reload: bool = False) -> registry.StageRegistry:
     """The live stages the token path seats viewers on, or 404 when there is no master stage.
 
-    Why (bench/, issue 7): no query per token — this process's copy (stages/registry.py), which
+    Why: no query per token — this process's copy (stages/registry.py), which
     the seat script checks against the registry generation in the same round trip that uses it.
     A copy without a master is never trusted for a 404: it is reloaded first.
     """

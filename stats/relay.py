@@ -1,10 +1,10 @@
 """One channel-layer member per daphne process for the stats push, fanned out in memory to the
 WebSocket subscribers of that process.
 
-Why (bench/ row 4, issue 7): a `group_send` to a group of N consumers is N channel-layer messages —
-N msgpack encodings of the payload in the sender, N list pushes and N pops in Redis, N JSON
-encodings in the daphne processes. 2,000 dashboards took ~0.7-0.8 s from tick to last delivery on
-two processes, and the cost grows with every subscriber. Here the group has one member per daphne
+Why: a `group_send` to a group of N consumers is N channel-layer messages — N msgpack encodings of
+the payload in the sender, N list pushes and N pops in Redis, N JSON encodings in the daphne
+processes — so the time from tick to last delivery grew with every subscriber (docs/performance.md,
+the push row). Here the group has one member per daphne
 process (its relay channel): a push is one message per process, encoded as a WebSocket frame once,
 then written to each local subscriber. Channels has no process-local broadcast, hence this module.
 

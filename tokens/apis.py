@@ -101,7 +101,7 @@ class ViewerTokenApi(APIView):
         return ok(_viewer_token_data(result))
 
 
-# Why (bench/, issue 7): see ivsproject/api/plainbody.py.
+# Why a plain validator: see ivsproject/api/plainbody.py.
 _VIEWER_TOKEN_BODY = PlainBody(ViewerTokenRequestSerializer)
 
 

@@ -1,6 +1,6 @@
 """Participant tokens: publisher (host), viewer (with an atomic seat), media server.
 
-Two minting modes behind `token_mint`: self-signed ES384 JWTs (no AWS call; the signature ~85 µs)
+Two minting modes behind `token_mint`: self-signed ES384 JWTs (no AWS call)
 and CreateParticipantToken through the AWS module (50 TPS per account, budgeted).
 """
 

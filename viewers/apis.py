@@ -25,7 +25,7 @@ from viewers.serializers import (
     WatchDurationSerializer,
 )
 
-# Why (bench/, issue 7): see ivsproject/api/plainbody.py.
+# Why a plain validator: see ivsproject/api/plainbody.py.
 _HEARTBEAT_BODY = PlainBody(ViewerStageSerializer)
 
 

@@ -46,8 +46,8 @@ def viewer_session_open(*, grant: SeatGrant, user_id: str, participant_id: str) 
         _close_open_sessions(user_id=user_id, stage_id=seat.previous_stage_id, reason=Reason.MOVED, at=at)
     if not seat.is_new or seat.previous_stage_id:
         session = ViewerSession.objects.filter(user_id=user_id, stage=grant.stage, left_at__isnull=True).first()
-    # else a brand-new seat: almost never an open session. Why (bench/, issue 7): the SELECT first
-    # and the transaction around the INSERT were ~600 µs of CPU per viewer token; the partial unique
+    # else a brand-new seat: almost never an open session. Why no SELECT first: it and a transaction
+    # around the INSERT were a large share of a viewer token's CPU; the partial unique
     # constraint `viewers_one_open_session` turns the rare exception (a concurrent request for the
     # same viewer, a session Redis forgot) into an IntegrityError, handled below.
     if session is None:
@@ -83,7 +83,7 @@ def viewer_heartbeat_refresh(
     count or None, tracked); over the limit nothing is refreshed. Anything else (an untracked
     viewer, a moved seat) is `viewer_heartbeat`'s.
 
-    Why (bench/, issue 7): the rate-limit INCR and the refresh were two round trips per heartbeat.
+    Why: the rate-limit INCR and the refresh were two round trips per heartbeat.
     """
     at = presence.now()
     if rate_ticket is None:
