@@ -9,8 +9,11 @@ unchanged, so the two can never disagree on a body this module passes.
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
@@ -21,6 +24,8 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 from ivsproject.api.fields import StrictCharField
 
 _STANDARD_VALIDATORS = {MaxLengthValidator, ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator}
+# StrictCharField's own conversion, the one method a field class may define besides `__init__`.
+_STRICT_CHAR_FIELD_OWN: dict[type, set[str]] = {StrictCharField: {"to_internal_value"}}
 _REFUSED_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # StrictCharField's + surrogates
 
 
@@ -73,23 +78,23 @@ class PlainBody:
 
 def _plain_fields(serializer_class: type[serializers.Serializer]) -> list[_Field] | None:
     """The fields, when every one is a StrictCharField with nothing but the standard validators
-    and no default (so `validate` can tell for sure that a body passes), else None."""
+    and no default (so `validate` can tell for sure that a body passes), else None.
+
+    What the serializer and its fields do is read from their documented options (`max_length`,
+    `required`, `validators`, ...) and from our own classes: a serializer class below DRF's
+    `Serializer`, or a field class below DRF's `CharField`, that defines any method of its own
+    (a `validate`, a `to_internal_value`, ...) could do anything, so it is the serializer's to run.
+    The one method allowed is `__init__`, whose effect is the options read here, and StrictCharField's
+    own `to_internal_value`, which `_REFUSED_CHARS` mirrors.
+    """
     serializer = serializer_class()
-    kind = type(serializer)
-    if (
-        kind.validate is not serializers.Serializer.validate
-        or kind.to_internal_value is not serializers.Serializer.to_internal_value
-        or kind.run_validation is not serializers.Serializer.run_validation
-        or serializer.validators
-    ):
+    if _defines_methods(serializer_class, below=serializers.Serializer) or serializer.validators:
         return None
     fields: list[_Field] = []
     for name, field in serializer.fields.items():
         if (
             not isinstance(field, StrictCharField)
-            or type(field).to_internal_value is not StrictCharField.to_internal_value
-            or type(field).run_validation is not serializers.CharField.run_validation
-            or type(field).get_value is not serializers.Field.get_value
+            or _defines_methods(type(field), below=serializers.CharField, allowed=_STRICT_CHAR_FIELD_OWN)
             or field.source != name
             or hasattr(serializer, f"validate_{name}")
             or field.default is not empty
@@ -103,3 +108,19 @@ def _plain_fields(serializer_class: type[serializers.Serializer]) -> list[_Field
             return None
         fields.append(_Field(name, field.max_length, field.required, field.allow_blank))
     return fields
+
+
+def _defines_methods(cls: type, *, below: type, allowed: Mapping[type, set[str]] | None = None) -> bool:
+    """Whether a class between `cls` and `below` (exclusive) defines a method other than `__init__`
+    (and, per class, the names in `allowed`)."""
+    for klass in cls.__mro__:
+        if klass is below:
+            return False
+        own = {"__init__", *(allowed or {}).get(klass, ())}
+        if any(name not in own and _is_method(value) for name, value in vars(klass).items()):
+            return True
+    return True  # not a subclass of `below` at all
+
+
+def _is_method(value: object) -> bool:
+    return inspect.isroutine(value) or isinstance(value, classmethod | staticmethod | property | cached_property)

@@ -1,0 +1,127 @@
+"""PlainBody (ivsproject/api/plainbody.py): it vouches only for serializers whose behaviour it knows,
+and a body it passes is exactly what the serializer would return."""
+
+import pytest
+from rest_framework import serializers
+
+from ivsproject.api.fields import StrictCharField
+from ivsproject.api.plainbody import PlainBody
+
+
+class IdField(StrictCharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 16)
+        super().__init__(**kwargs)
+
+
+class Plain(serializers.Serializer):
+    userId = IdField()
+    note = StrictCharField(max_length=8, required=False, allow_blank=True)
+
+
+def test_the_hot_bodies_are_vouched_for():
+    from tokens.serializers import ViewerTokenRequestSerializer
+    from viewers.serializers import ViewerStageSerializer
+
+    assert PlainBody(ViewerStageSerializer).fields is not None
+    assert PlainBody(ViewerTokenRequestSerializer).fields is not None
+
+
+def _validator(value):
+    return value
+
+
+class ValidatingField(IdField):
+    def run_validation(self, data=serializers.empty):
+        return super().run_validation(data)
+
+
+class ConvertingField(StrictCharField):
+    def to_internal_value(self, data):
+        return super().to_internal_value(data).upper()
+
+
+class ReadingField(StrictCharField):
+    def get_value(self, dictionary):
+        return super().get_value(dictionary)
+
+
+class WithValidate(Plain):
+    def validate(self, attrs):
+        return attrs
+
+
+class WithFieldValidator(Plain):
+    def validate_userId(self, value):
+        return value
+
+
+class WithConversion(Plain):
+    def to_internal_value(self, data):
+        return super().to_internal_value(data)
+
+
+class WithMetaValidators(Plain):
+    class Meta:
+        validators = [_validator]
+
+
+def _with(field):
+    return type("WithField", (serializers.Serializer,), {"userId": field})
+
+
+@pytest.mark.parametrize(
+    "serializer_class",
+    [
+        WithValidate,
+        WithFieldValidator,
+        WithConversion,
+        WithMetaValidators,
+        _with(ValidatingField()),
+        _with(ConvertingField()),
+        _with(ReadingField()),
+        _with(serializers.CharField(max_length=16)),
+        _with(IdField(validators=[_validator])),
+        _with(IdField(default="x")),
+        _with(IdField(source="other")),
+        _with(IdField(allow_null=True)),
+        _with(IdField(min_length=2)),
+        _with(IdField(trim_whitespace=False)),
+    ],
+    ids=lambda cls: cls.__name__ + ":" + type(cls().fields.get("userId")).__name__,
+)
+def test_anything_that_changes_validation_is_left_to_the_serializer(serializer_class):
+    assert PlainBody(serializer_class).fields is None
+
+
+BODIES = [
+    {"userId": "u-1"},
+    {"userId": "u-1", "note": ""},
+    {"userId": "u-1", "note": "hi"},
+    {"userId": "u-1", "note": "too long!"},
+    {"userId": " u-1 "},
+    {"userId": "u\x00"},
+    {"userId": "u\u2028"},
+    {"userId": "\ud800"},
+    {"userId": "中文😀"},
+    {"userId": "x" * 16},
+    {"userId": "x" * 17},
+    {"userId": ""},
+    {"userId": None},
+    {"userId": 7},
+    {"userId": ["u"]},
+    {"note": "hi"},
+    {"userId": "u-1", "extra": {"nested": 1}},
+    {},
+    [],
+    "u-1",
+]
+
+
+@pytest.mark.parametrize("body", BODIES, ids=repr)
+def test_a_body_it_passes_is_what_the_serializer_returns(body):
+    proven = PlainBody(Plain).validate(body)
+    serializer = Plain(data=body)
+    if proven is not None:
+        assert serializer.is_valid(), serializer.errors
+        assert proven == dict(serializer.validated_data)
