@@ -40,6 +40,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 from django.urls import resolve
@@ -279,19 +280,32 @@ def _request_started() -> None:
     """Django's request_started for database connections (drop one that is too old or that failed
     and no longer works), minus the per-request health check.
 
-    Why (bench/, issue 7): with CONN_HEALTH_CHECKS each request's first query is preceded by a
-    `SELECT 1` round trip — ~100 µs of CPU of a viewer token's ~1 ms (client and server). The fast
-    routes' one common write reconnects and retries once itself when its connection is dead
-    (`viewers.services._session_insert`); a rarer statement on a dead connection fails this one
-    request (its error answered by Django) and the connection is dropped at its end, as Django
-    does without health checks. Django's own requests keep their health checks.
+    Why (bench/): with CONN_HEALTH_CHECKS each request's first query is preceded by a `SELECT 1`
+    round trip, about a tenth of a viewer token's cost (client and server). The fast routes' one
+    common write reconnects and retries once itself when its connection is dead
+    (`viewers.sessions`); a rarer statement on a dead connection fails this one request (its error
+    answered by Django) and the connection is dropped at its end, as Django does without health
+    checks. Django's own requests keep their health checks.
     """
     for conn in connections.all(initialized_only=True):
         if conn.in_atomic_block:
             continue  # see _request_finished
         conn.close_if_unusable_or_obsolete()
-        if conn.connection is not None:
-            conn.health_check_done = True  # type: ignore[attr-defined]  # (Django >= 4.1, BaseDatabaseWrapper)
+        skip_health_check(conn)
+
+
+def skip_health_check(conn: BaseDatabaseWrapper) -> None:
+    """Count an open connection as health-checked for this request (Django then runs no `SELECT 1`
+    before its first query).
+
+    Django has no public switch for one request's health check, only `health_check_done`, the
+    flag its own check sets once it has run (and `close_if_unusable_or_obsolete` clears at every
+    request boundary). It is the one Django internal here: Django is pinned to a minor range in
+    requirements.in, and tests/api/test_third_party_contracts.py fails if the flag stops meaning
+    "no check before the next query".
+    """
+    if conn.connection is not None:
+        conn.health_check_done = True  # type: ignore[attr-defined]
 
 
 def _request_finished() -> None:
