@@ -129,7 +129,8 @@ def inject_fault(operation: str, error_code: str, *, times: int = 1, http_status
     `error_code` is an AWS error code (HTTP status from IVS's table unless given) or one of
     EndpointConnectionError / ConnectTimeoutError / ReadTimeoutError for transport failures.
     botocore retries throttles, 5xx and transport failures (3 attempts): inject `times=3` to
-    make a call fail for good, `times=1` to watch a retry succeed.
+    make a call fail for good, `times=1` to watch a retry succeed. CreateStage is sent again only
+    after a throttle or a connection never made (`client.SEND_ONCE_OPERATIONS`).
     """
     if not model.is_operation(operation):
         raise ValueError(f"{operation!r} is not an ivs-realtime operation")
