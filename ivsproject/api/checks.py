@@ -95,6 +95,20 @@ def check_configuration(app_configs=None, **kwargs):  # type: ignore[no-untyped-
                 id="ivs.W001",
             )
         )
+    if settings.API_FAST_PATH:
+        from ivsproject.api.fastpath import unknown_middleware  # not while the apps load
+
+        unknown = unknown_middleware()
+        if unknown:
+            errors.append(
+                Warning(
+                    f"API_FAST_PATH is on, but MIDDLEWARE has {', '.join(unknown)}, whose headers the fast path "
+                    "cannot know: Django answers the fast routes.",
+                    hint="Add it to ivsproject.api.fastpath.KNOWN_MIDDLEWARE with what it reads, or turn "
+                    "API_FAST_PATH off.",
+                    id="ivs.W002",
+                )
+            )
     return errors
 
 

@@ -1,28 +1,53 @@
 """A WSGI front that answers the hottest requests — a tracked viewer's heartbeat, a viewer token —
 without Django's request machinery, and hands everything else to Django unchanged.
 
-Why (bench/, issue 7): a 100,000-viewer event is ~3,400 heartbeats/s. Through Django (WSGIRequest,
-twelve middleware, URL resolving, DRF's Request/negotiation/auth/throttle/render) a heartbeat cost
-~360 µs of CPU, of which the work itself (JSON, API key, one Redis round trip) is ~80 µs; the bench
-measured ~3,100/s on two cores with p99 ~80 ms, about 0.2x the original Node/Express stack. No
-library offers "skip the framework for one proven-good request", so this is written here; it is
-kept small and every decision in it errs towards "let Django answer".
+Why (bench/): a 100,000-viewer event is ~3,400 heartbeats/s. Through Django (WSGIRequest, twelve
+middleware, URL resolving, DRF's Request/negotiation/auth/throttle/render) a heartbeat cost several
+times the work itself (JSON, API key, one Redis round trip), and the bench measured about 0.2x the
+original Node/Express stack's throughput. No library offers "skip the framework for one
+proven-good request", so this is written here; it is kept small and every decision in it errs
+towards "let Django answer".
 
 How it stays exactly the Django answer:
-- A route handler (registered below) serves only the case it can prove is a success: right
-  method and path, no query string, a body that is a JSON object in UTF-8 of the declared length,
-  a valid API key, and whatever the handler itself checks. Any doubt, any exception: the request
-  goes to Django with its body rewound, and Django answers as it always did (errors, 429s,
-  re-registration, language, everything). A handler whose operation has side effects (a viewer
-  token takes a seat) never lets Django run it again: when the operation fails, the handler hands
-  its error over (`HandOff`) and the route's view raises it, so Django renders that same error.
-- The success response's headers are learned from Django: the first 200 that Django gives for a
-  route and a given request "shape" (the inputs the middleware's headers depend on: language,
-  HTTPS, Accept, Content-Type) is recorded, minus the per-request headers, and reused for that
-  shape. Until then Django answers. So security headers, `Content-Language`, `Vary`, `Allow`, ...
-  stay whatever the settings and middleware make them, and follow them when they change.
+- A route handler (registered in ivsproject/wsgi.py) serves only the case it can prove is a
+  success: right method and path, no query string, a body that is a JSON object in UTF-8 of the
+  declared length, a valid API key, and whatever the handler itself checks. Any doubt, any
+  exception: the request goes to Django with its body rewound, and Django answers as it always did
+  (errors, 429s, re-registration, language, everything).
+- The success response's headers are learned from Django, keyed on everything the middleware
+  stack reads that can change them. Only a stack of middleware this module knows (`KNOWN_MIDDLEWARE`,
+  each with what it reads) is served at all; for it, those inputs are the request's "shape": its
+  language, scheme, Host, Accept and Content-Type. The first 200 that Django gives for a route and
+  shape is recorded, minus the per-request headers, and reused for that shape only; until then
+  Django answers. So security headers, `Content-Language`, `Vary`, `Allow`, ... stay whatever the
+  settings and middleware make them, and a Host Django refuses is refused every time.
+  With any other middleware installed (a CORS middleware answering each `Origin` differently, say)
+  every request on the fast routes goes to Django, with a warning and a system check (ivs.W002):
+  this module cannot know what that middleware reads.
+  Why not the alternatives: building the headers here by hand would copy five middleware and their
+  settings, and would still miss the header of a middleware added later; keying on every input a
+  middleware could read (client address, User-Agent, Origin, cookies) would make nearly every
+  request the first of its shape, and nothing would be answered fast.
 - The body is the same envelope (`success_body`) rendered by DRF's own JSONRenderer; the request id
   and the request metrics are the middleware's (`X-Request-ID`, `ivs_http_requests_total`).
+
+Side channels: what passes between a fast-path attempt and the Django request that follows it.
+Each is one WSGI environ key or one request attribute, written in one place and read in one place:
+- The hand-off (`HANDOFF_ENVIRON_KEY`, set from `HandOff`): a handler whose operation has side
+  effects (a viewer token takes a seat) never lets Django run it again. When the operation fails,
+  the handler raises `HandOff(error)`; the error rides in the environ to the route's Django view,
+  whose first statement, `raise_handed_off`, raises it, so Django renders that same error.
+- The pre-counted rate limit (`ivsproject.api.throttling.PRECOUNTED_ENVIRON_KEY`, from
+  `FastRequest.precounted`): a handler that already counted the request against the client's
+  rate limit (the heartbeat counts inside its Redis script) and then hands it to Django leaves the
+  count in the environ; Django's throttle (`throttling.ticket_of`) enforces that count instead of
+  counting again, so each request is counted exactly once.
+- The deferred throttle (`throttling.DeferredClientRateThrottle` and `take_deferred`, on the two
+  fast routes' Django views): for an authenticated POST, DRF's throttle step counts nothing and
+  leaves the request's ticket on the DRF request; the view takes it and counts inside its own
+  Redis round trip (or, when the ticket says the fast path counted already, only enforces it),
+  settling it exactly once before any answer other than 429.
+
 `API_FAST_PATH=false` turns it off. It is a WSGI wrapper (`ivsproject/wsgi.py`, the production web
 server); the development server (daphne, ASGI) always goes through Django.
 """
@@ -66,10 +91,34 @@ FAST_PATH = Counter(
 
 # Headers that belong to one response, never to the learned template.
 _PER_RESPONSE = {"x-request-id", "content-length", "date", "set-cookie"}
-# A bound on learned shapes per route (languages x schemes x Accept x Content-Type seen).
+# A bound on learned shapes per route (languages x schemes x hosts x Accept x Content-Type seen).
 _MAX_SHAPES = 256
 _MAX_BODY = 4096
 _renderer = JSONRenderer()
+
+# The middleware whose headers on a fast route's 200 depend on nothing but the request's shape
+# (`FastPathApplication._shape`), each with what it reads. Any other installed middleware turns
+# the fast routes over to Django (see the module docstring): add one here only with what it reads
+# in the shape.
+KNOWN_MIDDLEWARE = {
+    "ivsproject.api.middleware.RequestIdMiddleware": "X-Request-ID: the request's own, built per request",
+    "ivsproject.api.middleware.MetricsMiddleware": "no headers",
+    "django.middleware.security.SecurityMiddleware": "HSTS on HTTPS (scheme); the rest from settings",
+    "whitenoise.middleware.WhiteNoiseMiddleware": "static files only",
+    "django.middleware.locale.LocaleMiddleware": "Content-Language and Vary (language)",
+    "ivsproject.api.middleware.ApiEnvelopeMiddleware": "error answers only",
+    "django.contrib.sessions.middleware.SessionMiddleware": "a cookie and Vary only when the session is used",
+    "django.middleware.common.CommonMiddleware": "Host (ALLOWED_HOSTS); User-Agent with DISALLOWED_USER_AGENTS",
+    "django.middleware.csrf.CsrfViewMiddleware": "a cookie only when a token was asked for",
+    "django.contrib.auth.middleware.AuthenticationMiddleware": "no headers",
+    "django.contrib.messages.middleware.MessageMiddleware": "a cookie only when there are messages",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": "X-Frame-Options from settings",
+}
+
+
+def unknown_middleware() -> list[str]:
+    """Installed middleware the fast path does not know (with any, it answers nothing itself)."""
+    return [name for name in settings.MIDDLEWARE if name not in KNOWN_MIDDLEWARE]
 
 
 @dataclass
@@ -148,13 +197,15 @@ class FastPathApplication:
             key: _Route(route.handler, route.database, resolve(key[1]).route, key[0]) for key, route in routes.items()
         }
         self._languages: dict[tuple[str | None, str], str] = {}
+        self._middleware: object = None  # the MIDDLEWARE setting last looked at, and its verdict
+        self._middleware_known = False
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         route = self.routes.get((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")))
         if route is None or not is_enabled():
             return self.django_app(environ, start_response)
         started = time.perf_counter()
-        shape = self._shape(environ)
+        shape = self._shape(environ) if self._knows_middleware() else None
         if shape is None:
             route.count["not-eligible"]()
             return self.django_app(environ, start_response)
@@ -203,14 +254,35 @@ class FastPathApplication:
 
     # --- eligibility -----------------------------------------------------------------------------
 
+    def _knows_middleware(self) -> bool:
+        """Whether every installed middleware is one the shape accounts for (KNOWN_MIDDLEWARE).
+
+        Decided again, and every learned template dropped, whenever the setting is another object
+        (settings overridden, as tests do): templates learned under one stack say nothing about
+        another's headers.
+        """
+        middleware = settings.MIDDLEWARE
+        if middleware is not self._middleware:
+            for route in self.routes.values():
+                route.templates.clear()
+            unknown = unknown_middleware()
+            if unknown:
+                logger.warning("fast path off: middleware %s may set headers it cannot know; Django answers", unknown)
+            self._middleware, self._middleware_known = middleware, not unknown
+        return self._middleware_known
+
     def _shape(self, environ: dict[str, Any]) -> tuple | None:
-        """The inputs Django's headers for a success depend on, or None: not for the fast path."""
+        """Everything the known middleware and the view read that can change the headers (or the
+        status) of a success, or None: not for the fast path."""
         if environ.get("QUERY_STRING"):
             return None
         accept = environ.get("HTTP_ACCEPT", "")
         if ";" in accept:  # media-type parameters (e.g. indent=4) change DRF's rendering
             return None
-        return (self._language(environ), self._is_secure(environ), accept, environ.get("CONTENT_TYPE", ""))
+        if settings.DISALLOWED_USER_AGENTS:  # CommonMiddleware would read the User-Agent too
+            return None
+        secure, host = self._is_secure(environ), self._host(environ)
+        return (self._language(environ), secure, host, accept, environ.get("CONTENT_TYPE", ""))
 
     def _language(self, environ: dict[str, Any]) -> str:
         """LocaleMiddleware's choice (language cookie, then Accept-Language), memoised per input."""
@@ -227,6 +299,16 @@ class FastPathApplication:
                 self._languages.clear()
             self._languages[memo] = language
         return language
+
+    @staticmethod
+    def _host(environ: dict[str, Any]) -> str:
+        """What HttpRequest.get_host() reads (it is not validated here: Django refuses a Host that
+        ALLOWED_HOSTS does not list with a 400, and only a 200 is ever learned for a shape)."""
+        if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
+            return "forwarded:" + environ["HTTP_X_FORWARDED_HOST"]
+        if "HTTP_HOST" in environ:
+            return environ["HTTP_HOST"]
+        return f"server:{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
 
     @staticmethod
     def _is_secure(environ: dict[str, Any]) -> bool:

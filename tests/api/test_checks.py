@@ -184,3 +184,16 @@ def test_non_numeric_limit_in_the_environment_gets_the_clear_message():
 
     assert result.returncode != 0
     assert "MAX_STAGES='twenty' is not a whole number" in result.stderr
+
+
+def test_middleware_the_fast_path_does_not_know_is_reported(settings):
+    settings.API_FAST_PATH = True
+    assert messages_of("ivs.W002") == []
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "corsheaders.middleware.CorsMiddleware"]
+
+    [message] = messages_of("ivs.W002")
+    assert not message.is_serious()
+    assert "corsheaders.middleware.CorsMiddleware" in message.msg
+
+    settings.API_FAST_PATH = False
+    assert messages_of("ivs.W002") == []

@@ -236,6 +236,78 @@ def test_off_switch(master_stage, settings):
     assert served() == before
 
 
+# --- headers: only what Django gives this request's shape -----------------------------------------
+
+
+class OriginHeaderMiddleware:
+    """A middleware whose header depends on an input outside the fast path's shape: the request's
+    Origin, as a CORS middleware's does."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response["X-Seen-Origin"] = request.headers.get("Origin", "(none)")
+        return response
+
+
+@pytest.fixture
+def origin_middleware(settings):
+    """OriginHeaderMiddleware installed last in the production Django handler (which loads its
+    middleware once, when it is created: it loads them again here, and again after)."""
+    stack = settings.MIDDLEWARE
+    settings.MIDDLEWARE = [*stack, f"{__name__}.OriginHeaderMiddleware"]
+    wsgi.django_application.load_middleware()
+    yield
+    settings.MIDDLEWARE = stack
+    wsgi.django_application.load_middleware()
+
+
+@pytest.mark.usefixtures("keyed")
+def test_a_header_from_another_input_is_each_requests_own(master_stage, request):
+    app = Wsgi(wsgi.application)  # the production WSGI application, fast path and all
+    join(app, "v1")
+    body = {"userId": "v1", "stageArn": master_stage.arn}
+    app.post(HEARTBEAT, body, HTTP_ORIGIN="https://a.example")
+    before = served()
+    assert app.post(HEARTBEAT, body, HTTP_ORIGIN="https://b.example")[0] == 200
+    assert served() == before + 1  # the shape is learned: from here on it was answered fast
+
+    request.getfixturevalue("origin_middleware")
+    origins = ["https://a.example", "https://b.example", "https://a.example", None, "https://b.example"]
+    answers = [app.post(HEARTBEAT, body, **({"HTTP_ORIGIN": o} if o else {})) for o in origins]
+
+    assert [(status, dict(headers).get("X-Seen-Origin")) for status, headers, _ in answers] == [
+        (200, origin or "(none)") for origin in origins
+    ]
+
+
+@pytest.mark.usefixtures("keyed")
+def test_unknown_middleware_turns_the_fast_routes_over_to_django(master_stage, origin_middleware):
+    from ivsproject.api.fastpath import unknown_middleware
+
+    assert unknown_middleware() == [f"{__name__}.OriginHeaderMiddleware"]
+    app, body = armed(master_stage)
+    before = served()
+    assert [app.post(HEARTBEAT, body)[0] for _ in range(3)] == [200, 200, 200]
+    assert served() == before
+
+
+@pytest.mark.usefixtures("keyed")
+def test_a_host_django_refuses_is_refused_every_time(master_stage, settings):
+    app = fresh_app()
+    join(app, "v1")
+    settings.ALLOWED_HOSTS = ["api.example.com"]
+    body = {"userId": "v1", "stageArn": master_stage.arn}
+    app.post(HEARTBEAT, body, HTTP_HOST="api.example.com")
+    before = served()
+    assert app.post(HEARTBEAT, body, HTTP_HOST="api.example.com")[0] == 200 and served() == before + 1
+
+    assert [app.post(HEARTBEAT, body, HTTP_HOST="evil.example")[0] for _ in range(3)] == [400, 400, 400]
+    assert served() == before + 1
+
+
 # --- the viewer token: an operation with side effects ------------------------------------------
 
 TOKEN = "/api/token/viewer"
