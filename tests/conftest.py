@@ -17,11 +17,12 @@ def _fast_ivs(settings, monkeypatch):
     is not about (the budget tests lower them again)."""
     from botocore.retries import standard
 
-    from stages.ivs import reset_client
+    from stages.ivs import client, reset_client
 
     settings.IVS_STAGE_CALLS_PER_SECOND = 10_000
     settings.IVS_TOKEN_CALLS_PER_SECOND = 10_000
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    monkeypatch.setattr(client, "backoff_seconds", lambda attempt, *, throttled: 0.0)
     reset_client()
     yield
     reset_client()

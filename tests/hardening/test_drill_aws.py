@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from botocore import exceptions as boto_exc
-from botocore.retries import standard
 
 from autoscaling.autoscaler import autoscale_tick
 from stages import ivs
@@ -21,24 +20,23 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def backoff_delays(monkeypatch):
-    """Each time botocore's standard retry policy asks its exponential backoff for a delay (before
-    every retry), the attempt number — not slept (the root conftest zeroes the delay too). The
-    policy's delay before retry n is random() * 2 ** (n - 1) s, capped at 20 s."""
+    """Each time the client's retry policy asks for a delay (before every retry), the attempt
+    number — not slept (the root conftest zeroes the delay too)."""
     attempts: list[int] = []
 
-    def recording(self, context):
-        attempts.append(context.attempt_number)
+    def recording(attempt, *, throttled):
+        attempts.append(attempt)
         return 0.0
 
-    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", recording)
+    monkeypatch.setattr(ivs.client, "backoff_seconds", recording)
     return attempts
 
 
 def clear_fault(operation: str) -> None:
-    from ivsproject.redis import key
-    from stages.ivs._redis import redis_client
+    from ivsproject.redis import get_redis
+    from stages.ivs.emulator_state import fault_key
 
-    redis_client().delete(key("ivsemu", "fault", operation))
+    get_redis().delete(fault_key(operation))
 
 
 def ivs_stage_names() -> list[str]:
