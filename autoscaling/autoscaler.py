@@ -28,9 +28,9 @@ from autoscaling import metrics
 from autoscaling.demand import take_demand
 from ivsproject.api.exceptions import ApiError, StageLimitReached
 from stages import hostlive, ivs
-from stages.models import Stage
-from stages.selectors import live_stages, master_stage, viewer_counts
-from stages.services import stage_create, stage_delete, stage_ensure_master, stages_sync
+from stages.models import Room, Stage
+from stages.selectors import live_rooms, live_stages, master_stage, viewer_counts
+from stages.services import master_stage_name, stage_create, stage_delete, stage_ensure_master, stages_sync
 
 logger = logging.getLogger(__name__)
 
@@ -55,64 +55,143 @@ def _next_stage_numbers(count: int) -> list[int]:
     return list(range(start, start + count))
 
 
+@dataclass
+class _RoomLoad:
+    """One room's picture for this tick."""
+
+    room_id: str
+    stages: list[Stage]
+    counts: dict[str, int]
+    demand: int
+
+    @property
+    def active(self) -> list[Stage]:
+        return [s for s in self.stages if s.status == Stage.Status.ACTIVE]
+
+    @property
+    def draining(self) -> list[Stage]:
+        return [s for s in self.stages if s.status == Stage.Status.DRAINING]
+
+    @property
+    def hot(self) -> bool:
+        active = self.active
+        return bool(active) and all(self.counts[s.arn] >= settings.SCALE_UP_THRESHOLD for s in active)
+
+    def reason(self) -> str:
+        if self.demand:
+            return f"{self.demand} viewer(s) found no seat"
+        return f"all {len(self.active)} active stage(s) at ≥ {settings.SCALE_UP_THRESHOLD} viewers"
+
+
 def autoscale_tick(*, dry_run: bool = False, now: datetime | None = None) -> list[Decision]:
+    """One pass over every room: each scales by the same rules on its own (MAX_STAGES each), and
+    the account's cap (ACCOUNT_MAX_STAGES) is shared out where viewers wait."""
     now = now or timezone.now()
     decisions: list[Decision] = []
     _reconcile(decisions, dry_run=dry_run)
 
     stages = list(live_stages())
     counts = viewer_counts(stages)
-    active = [s for s in stages if s.status == Stage.Status.ACTIVE]
-    draining = [s for s in stages if s.status == Stage.Status.DRAINING]
-    up = settings.SCALE_UP_THRESHOLD
-    demand = take_demand(dry_run=dry_run)
-    hot = bool(active) and all(counts[s.arn] >= up for s in active)
+    room_ids = sorted({s.room_id for s in stages} | set(live_rooms().values_list("room_id", flat=True)))
+    waiting = take_demand(room_ids, dry_run=dry_run)
+    loads = [
+        _RoomLoad(room_id, [s for s in stages if s.room_id == room_id], counts, waiting.get(room_id, 0))
+        for room_id in room_ids
+    ]
+    wanted: dict[str, int] = {}
+    for load in loads:
+        if load.hot or load.demand:
+            wanted[load.room_id] = _reactivate(load, decisions, dry_run=dry_run)
+        else:
+            _scale_down(load.active, counts, decisions, dry_run=dry_run, now=now)
+    _create_where_wanted(loads, wanted, total=len(stages), decisions=decisions, dry_run=dry_run)
 
-    if hot or demand:
-        # Seats a new stage offers before it is itself hot; waiting viewers fill them.
-        per_stage = max(up, 1)
-        needed = max(1, math.ceil(demand / per_stage)) if demand else 1
-        for stage in sorted(draining, key=lambda s: -counts[s.arn]):
-            if needed <= 0:
-                break
-            decisions.append(Decision("reactivate", stage.arn, "load returned: every active stage is hot"))
-            if not dry_run:
-                _set_status(stage, Stage.Status.ACTIVE)
-            draining.remove(stage)
-            needed -= 1
-        room = settings.MAX_STAGES - len(stages)
-        reason = f"all {len(active)} active stage(s) at ≥ {up} viewers" if hot else f"{demand} viewer(s) found no seat"
-        for number in _next_stage_numbers(min(needed, max(room, 0))):
-            name = f"autoscale-stage-{number}"
-            if dry_run:
-                decisions.append(Decision("create", name, reason))
-                continue
-            try:
-                created = stage_create(name=name, role=Stage.Role.OVERFLOW, managed_by=Stage.ManagedBy.AUTO_SCALER)
-            except StageLimitReached:
-                decisions.append(Decision("blocked", name, f"MAX_STAGES ({settings.MAX_STAGES}) reached"))
-                break
-            except ApiError as exc:  # IVS throttled or down: the next tick tries again
-                decisions.append(Decision("error", name, f"create failed: {exc.code} {exc.message}"))
-                break
-            metrics.SCALE_EVENTS.labels("up").inc()
-            decisions.append(Decision("create", created.arn, reason))
-        if needed > room:
-            short = f"MAX_STAGES ({settings.MAX_STAGES}) reached; {needed - room} stage(s) short"
-            decisions.append(Decision("blocked", "-", short))
-    else:
-        _scale_down(active, counts, decisions, dry_run=dry_run, now=now)
-
-    for stage in draining:
-        if counts[stage.arn] == 0:
-            _delete_drained(stage, decisions, dry_run=dry_run)
-
-    _replicate_host(decisions, dry_run=dry_run)
+    for load in loads:
+        for stage in load.draining:
+            if counts[stage.arn] == 0:
+                _delete_drained(stage, decisions, dry_run=dry_run)
+    for room_id in room_ids:
+        _replicate_host(room_id, decisions, dry_run=dry_run)
     return decisions
 
 
+def _reactivate(load: _RoomLoad, decisions: list[Decision], *, dry_run: bool) -> int:
+    """Bring draining stages of a busy room back first; returns how many stages it still needs."""
+    per_stage = max(settings.SCALE_UP_THRESHOLD, 1)  # seats a new stage offers before it is hot
+    needed = max(1, math.ceil(load.demand / per_stage)) if load.demand else 1
+    for stage in sorted(load.draining, key=lambda s: -load.counts[s.arn]):
+        if needed <= 0:
+            break
+        decisions.append(Decision("reactivate", stage.arn, "load returned: every active stage is hot"))
+        if not dry_run:
+            _set_status(stage, Stage.Status.ACTIVE)
+        stage.status = Stage.Status.ACTIVE
+        needed -= 1
+    return needed
+
+
+def _create_where_wanted(
+    loads: list[_RoomLoad], wanted: dict[str, int], *, total: int, decisions: list[Decision], dry_run: bool
+) -> None:
+    """Create the stages the rooms want, within each room's cap and the account's.
+
+    When the account's cap is short, stages go round by round: first to rooms that refuse viewers
+    (most waiting first), one stage per room per round, then to rooms that are only hot — so one
+    room's flash crowd never takes the last stage another room needs for viewers it already refuses.
+    """
+    by_room = {load.room_id: load for load in loads}
+    room_left = {r: max(settings.MAX_STAGES - len(by_room[r].stages), 0) for r in wanted}
+    account_left = max(settings.ACCOUNT_MAX_STAGES - total, 0)
+    order = sorted(wanted, key=lambda r: (by_room[r].demand == 0, -by_room[r].demand, r))
+    plan: list[str] = []
+    remaining = {r: min(wanted[r], room_left[r]) for r in order}
+    while account_left > 0 and any(remaining.values()):
+        for room_id in order:
+            if remaining[room_id] > 0 and account_left > 0:
+                plan.append(room_id)
+                remaining[room_id] -= 1
+                account_left -= 1
+    blocked: list[Decision] = []
+    for room_id in order:
+        where = "" if room_id == Room.DEFAULT else f"room {room_id}: "
+        if wanted[room_id] > room_left[room_id]:
+            short = wanted[room_id] - room_left[room_id]
+            why = f"{where}MAX_STAGES ({settings.MAX_STAGES}) reached; {short} stage(s) short"
+            blocked.append(Decision("blocked", "-", why))
+        elif remaining[room_id] > 0:
+            cap = settings.ACCOUNT_MAX_STAGES
+            why = f"{where}ACCOUNT_MAX_STAGES ({cap}) reached; {remaining[room_id]} stage(s) short"
+            blocked.append(Decision("blocked", "-", why))
+    failed: set[str] = set()
+    for room_id, number in zip(plan, _next_stage_numbers(len(plan)), strict=True):
+        name = f"autoscale-stage-{number}"
+        if room_id in failed:
+            continue
+        reason = by_room[room_id].reason()
+        if room_id != Room.DEFAULT:
+            reason = f"room {room_id}: {reason}"
+        if dry_run:
+            decisions.append(Decision("create", name, reason))
+            continue
+        try:
+            created = stage_create(
+                name=name, role=Stage.Role.OVERFLOW, managed_by=Stage.ManagedBy.AUTO_SCALER, room_id=room_id
+            )
+        except StageLimitReached as exc:
+            decisions.append(Decision("blocked", name, exc.message))
+            failed.add(room_id)
+            continue
+        except ApiError as exc:  # IVS throttled or down: the next tick tries again
+            decisions.append(Decision("error", name, f"create failed: {exc.code} {exc.message}"))
+            failed.add(room_id)
+            continue
+        metrics.SCALE_EVENTS.labels("up").inc()
+        decisions.append(Decision("create", created.arn, reason))
+    decisions += blocked
+
+
 def _reconcile(decisions: list[Decision], *, dry_run: bool) -> None:
-    master = master_stage()
+    masters = {s.room_id: s for s in live_stages().filter(role=Stage.Role.MASTER)}
     try:
         report = stages_sync(dry_run=dry_run)
     except ApiError as exc:
@@ -120,18 +199,27 @@ def _reconcile(decisions: list[Decision], *, dry_run: bool) -> None:
         return
     decisions += [Decision("adopt", arn, "our tagged stage was missing from the registry") for arn in report.adopted]
     decisions += [Decision("forget", arn, "stage no longer exists in IVS") for arn in report.deleted]
-    if master is not None and master.arn in report.deleted:
-        # The master was deleted behind our back: without one every viewer-token request is a 404
-        # until someone runs `ensure_master_stage`, so replace it now.
+    decisions += [Decision("delete", arn, "a stage of a deleted room") for arn in report.orphaned]
+    for room_id in live_rooms().values_list("room_id", flat=True):
+        master = masters.get(room_id)
+        lost = master is not None and master.arn in report.deleted
+        # Without a master every viewer-token request of the room is a 404 until someone runs
+        # `ensure_master_stage`: replace one deleted behind our back, and give a room whose
+        # creation was cut short (no master recorded or adopted) its master now.
+        if not lost and (master is not None or master_stage(room_id) is not None):
+            continue
+        if room_id == Room.DEFAULT and master is None:
+            continue  # the default room's master is the operator's (`ensure_master_stage`)
         if dry_run:
-            decisions.append(Decision("recreate", settings.IVS_MASTER_STAGE_NAME, "the master stage is gone"))
-            return
+            decisions.append(Decision("recreate", master_stage_name(room_id), "the master stage is gone"))
+            continue
         try:
-            replacement, _how = stage_ensure_master()
+            replacement, _how = stage_ensure_master(room_id)
         except ApiError as exc:
             decisions.append(Decision("error", "-", f"master replacement failed: {exc.code} {exc.message}"))
-            return
-        decisions.append(Decision("recreate", replacement.arn, f"the master stage {master.arn} is gone from IVS"))
+            continue
+        gone = f"the master stage {master.arn} is gone from IVS" if master else f"room {room_id} had no master stage"
+        decisions.append(Decision("recreate", replacement.arn, gone))
 
 
 def _set_status(stage: Stage, status: str) -> None:
@@ -183,7 +271,7 @@ def _delete_drained(stage: Stage, decisions: list[Decision], *, dry_run: bool) -
 
 
 def _stop_replication(stage: Stage) -> None:
-    master = master_stage()
+    master = master_stage(stage.room_id)
     if master is not None:
         try:
             ivs.stop_participant_replication(
@@ -206,11 +294,11 @@ def _live_host(master: Stage) -> ivs.IvsParticipant | None:
     return hosts[0] if hosts else None
 
 
-def _replicate_host(decisions: list[Decision], *, dry_run: bool) -> None:
-    """Replicate the master's live publisher into each overflow stage (max 5), else flag a relay."""
-    master = master_stage()
-    overflow = [s for s in live_stages().order_by("created_at", "id") if not s.is_master]
-    if master is None or not overflow or not hostlive.is_live():
+def _replicate_host(room_id: str, decisions: list[Decision], *, dry_run: bool) -> None:
+    """Replicate the room's live host into each of its overflow stages (max 5), else flag a relay."""
+    master = master_stage(room_id)
+    overflow = [s for s in live_stages(room_id).order_by("created_at", "id") if not s.is_master]
+    if master is None or not overflow or not hostlive.is_live(room_id=room_id):
         return
     try:
         host = _live_host(master)

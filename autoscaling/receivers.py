@@ -13,10 +13,10 @@ from viewers.signals import capacity_needed
 logger = logging.getLogger(__name__)
 
 
-def scale_for_waiting_viewers(sender: Any, *, waiting: str | None, **kwargs: Any) -> None:
+def scale_for_waiting_viewers(sender: Any, *, room_id: str, waiting: str | None, **kwargs: Any) -> None:
     try:
         if waiting:
-            demand.demand_record(waiting)
+            demand.demand_record(waiting, room_id=room_id)
     except Exception:  # the token path answers STAGE_FULL regardless; the next tick sees the load
         logger.warning("could not record waiting demand", exc_info=True)
     tasks.request_autoscale()

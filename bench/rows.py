@@ -357,7 +357,7 @@ def correctness_row(ctx: Context) -> Row:
     open_sessions = Counter(ViewerSession.objects.filter(left_at__isnull=True).values_list("stage__arn", flat=True))
     seated = {}
     for arn, stage in live.items():
-        for entry in presence.page(stage_id=stage.stage_id, offset=0, limit=100_000):
+        for entry in presence.page(room_id=stage.room_id, stage_id=stage.stage_id, offset=0, limit=100_000):
             seated[entry.user_id] = arn
     over = sum(max(0, n - capacity) for n in presence_counts.values()) + sum(
         1 for counts in reported_counts.values() for c in counts if c > capacity

@@ -56,7 +56,9 @@ def viewers_write(
         pipe = client.pipeline(transaction=False)
         pipe.zadd(presence.stage_key(stage.stage_id), dict.fromkeys(chunk, at))
         # One `seats` value per viewer: "stageId|participantId|joinedAtMs" (stages.presence).
-        pipe.hset(presence.seats_key(), mapping={u: f"{stage.stage_id}|p{u[-11:]}|{joined_ms}" for u in chunk})
+        pipe.hset(
+            presence.seats_key(stage.room_id), mapping={u: f"{stage.stage_id}|p{u[-11:]}|{joined_ms}" for u in chunk}
+        )
         pipe.execute()
 
 

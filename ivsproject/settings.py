@@ -89,7 +89,13 @@ IVS_EMULATOR_MAX_STAGES = _int("IVS_EMULATOR_MAX_STAGES", 100)
 
 # --- System limits and timing (spec "system limits") ---------------------------------------
 STAGE_MAX_PARTICIPANTS = _int("STAGE_MAX_PARTICIPANTS", 50)
-MAX_STAGES = _int("MAX_STAGES", 20)
+MAX_STAGES = _int("MAX_STAGES", 20)  # per room, its master included
+# Over all rooms: IVS's default stage quota per account and region.
+ACCOUNT_MAX_STAGES = _int("ACCOUNT_MAX_STAGES", 100)
+MAX_ROOMS = _int("MAX_ROOMS", 50)  # `default` included
+# Rooms whose host-live state a poll tick repairs (two stage calls each): polls never crowd out the
+# autoscaler's share of the stage-call budget, whatever the number of rooms.
+HOST_LIVE_POLL_ROOMS_PER_TICK = _int("HOST_LIVE_POLL_ROOMS_PER_TICK", 2)
 SCALE_UP_THRESHOLD = _int("SCALE_UP_THRESHOLD", 45)
 SCALE_DOWN_THRESHOLD = _int("SCALE_DOWN_THRESHOLD", 5)
 STAGE_WARMUP_SECONDS = _int("STAGE_WARMUP_SECONDS", 300)
@@ -115,6 +121,9 @@ NUMERIC_SETTINGS_MIN = {
     "IVS_EMULATOR_MAX_STAGES": 1,
     "STAGE_MAX_PARTICIPANTS": 1,
     "MAX_STAGES": 1,
+    "ACCOUNT_MAX_STAGES": 1,
+    "MAX_ROOMS": 1,
+    "HOST_LIVE_POLL_ROOMS_PER_TICK": 1,
     "SCALE_UP_THRESHOLD": 1,
     "SCALE_DOWN_THRESHOLD": 0,
     "STAGE_WARMUP_SECONDS": 0,

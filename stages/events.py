@@ -19,7 +19,8 @@ from ivsproject.api.exceptions import ValidationFailed
 from ivsproject.redis import get_redis, key
 from stages import hostlive
 from stages.ivs import is_valid_stage_arn
-from stages.selectors import master_stage
+from stages.models import Stage
+from stages.selectors import live_stages
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +88,13 @@ def ivs_event_handle(*, event: StageEvent) -> str:
     """One EventBridge event → "applied" | "stale" | "duplicate" | "ignored"."""
     if event.source != "aws.ivs" or event.detail_type != "IVS Stage Update" or event.name not in HANDLED:
         return "ignored"
-    master = master_stage()
-    if master is None or master.arn != event.stage_arn or not event.participant_id:
+    # The event's stage names its room: only a room's master stage carries its host.
+    master = live_stages().filter(arn=event.stage_arn, role=Stage.Role.MASTER).first()
+    if master is None or not event.participant_id:
         return "ignored"
     if not get_redis().set(key("ivs-events", "seen", event.id), "1", nx=True, ex=_SEEN_TTL):
         return "duplicate"
-    applied, _live = hostlive.apply([(event.participant_id, event.time, HANDLED[event.name])])
+    applied, _live = hostlive.apply([(event.participant_id, event.time, HANDLED[event.name])], room_id=master.room_id)
     if not applied:
         logger.info("ignored stale IVS event %s (%s at %s)", event.id, event.name, event.time.isoformat())
         return "stale"

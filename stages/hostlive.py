@@ -1,6 +1,6 @@
-"""Is the host live? One place for the answer and for every change to it.
+"""Is a room's host live? One place for the answer and for every change to it.
 
-The truth is in IVS (a published participant on the master stage). Two sources report it:
+The truth is in IVS (a published participant on the room's master stage). Two sources report it:
 EventBridge "IVS Stage Update" events (stages.events: fast, but best effort — duplicated, late,
 out of order) and the ListParticipants poll (`refresh`, on the beat schedule: slow, but it repairs
 whatever events lost). Both write through `apply`, a per-participant state ordered by each
@@ -17,9 +17,9 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from ivsproject.redis import LuaScript, get_redis, slot_key
+from ivsproject.redis import LuaScript, get_redis, key, slot_key
 from stages import ivs
-from stages.models import Stage
+from stages.models import Room, Stage
 from stages.selectors import master_stage
 from stages.signals import host_live_changed
 
@@ -50,13 +50,13 @@ return {applied, live, previous}
 )
 
 
-def live_key() -> str:
-    """The derived flag ("1" live, "0" not); read with the stage counts by the stats."""
-    return slot_key("host", "live")
+def live_key(room_id: str = Room.DEFAULT) -> str:
+    """The room's derived flag ("1" live, "0" not); read with the stage counts by the stats."""
+    return slot_key(f"host:{room_id}", "live")
 
 
-def state_key() -> str:
-    return slot_key("host", "participants")
+def state_key(room_id: str = Room.DEFAULT) -> str:
+    return slot_key(f"host:{room_id}", "participants")
 
 
 def _ttl() -> int:
@@ -65,39 +65,59 @@ def _ttl() -> int:
     return max(settings.STATS_PUSH_INTERVAL_SECONDS * 6, 60)
 
 
-def is_live(value: str | None = None) -> bool:
-    """The flag; pass `value` when it was read already (in a pipeline with other keys)."""
-    return (get_redis().get(live_key()) if value is None else value) == "1"
+def is_live(value: str | None = None, *, room_id: str = Room.DEFAULT) -> bool:
+    """The room's flag; pass `value` when it was read already (in a pipeline with other keys)."""
+    return (get_redis().get(live_key(room_id)) if value is None else value) == "1"
 
 
-def _announce(previous: str | None, live: bool) -> None:
+def _announce(room_id: str, previous: str | None, live: bool) -> None:
     if (previous or "") != ("1" if live else "0"):
-        host_live_changed.send(sender=Stage, live=live)
+        host_live_changed.send(sender=Stage, room_id=room_id, live=live)
 
 
-def apply(updates: list[tuple[str, datetime, bool]]) -> tuple[int, bool]:
+def apply(updates: list[tuple[str, datetime, bool]], *, room_id: str = Room.DEFAULT) -> tuple[int, bool]:
     """Apply (participantId, time, published) updates in order of their own times.
-    Returns (applied, live now); sends `host_live_changed` when the flag changed."""
+    Returns (applied, live now); sends `host_live_changed` when the room's flag changed."""
     args: list[Any] = [_ttl()]
     for participant_id, at, published in updates:
         args += [participant_id, int(at.timestamp() * 1000), "1" if published else "0"]
-    applied, live, previous = _APPLY([state_key(), live_key()], args)
-    _announce(previous, bool(int(live)))
+    applied, live, previous = _APPLY([state_key(room_id), live_key(room_id)], args)
+    _announce(room_id, previous, bool(int(live)))
     return int(applied), bool(int(live))
 
 
-def set_live(*, live: bool) -> None:
+def set_live(*, live: bool, room_id: str = Room.DEFAULT) -> None:
     """Write the flag without participant detail (no master stage, nobody ever published)."""
-    previous = get_redis().set(live_key(), "1" if live else "0", ex=_ttl(), get=True)
-    _announce(previous, live)
+    previous = get_redis().set(live_key(room_id), "1" if live else "0", ex=_ttl(), get=True)
+    _announce(room_id, previous, live)
 
 
-def refresh() -> bool:
-    """Poll IVS within the call budget: GetStage for the active session, then
-    ListParticipants(filterByPublished=true) on it."""
-    stage = master_stage()
+def forget(room_id: str) -> None:
+    """A deleted room has no host: its state goes (and its flag with it, announced)."""
+    get_redis().delete(state_key(room_id))
+    set_live(live=False, room_id=room_id)
+
+
+def _poll_cursor_key() -> str:
+    return key("host", "poll-cursor")
+
+
+def rooms_to_poll(room_ids: list[str], per_tick: int) -> list[str]:
+    """The next `per_tick` rooms in a rotation over `room_ids` (sorted), so polls are spread over
+    ticks and the stage-call budget is never exceeded, however many rooms there are; events stay
+    the first source of news, the polls only repair what they lost."""
+    if len(room_ids) <= per_tick:
+        return list(room_ids)
+    start = int(get_redis().incrby(_poll_cursor_key(), per_tick)) - per_tick
+    return [room_ids[(start + n) % len(room_ids)] for n in range(per_tick)]
+
+
+def refresh(room_id: str = Room.DEFAULT) -> bool:
+    """Poll IVS within the call budget: GetStage for the active session of the room's master stage,
+    then ListParticipants(filterByPublished=true) on it."""
+    stage = master_stage(room_id)
     if stage is None:
-        set_live(live=False)
+        set_live(live=False, room_id=room_id)
         return False
     remote = ivs.get_stage(arn=stage.arn)
     session_id = remote.active_session_id or ""
@@ -112,9 +132,9 @@ def refresh() -> bool:
     # Written through the same time-ordered state as the events, so a late event never overrides a
     # newer poll and the poll repairs any event that was lost.
     now = timezone.now()
-    known = set(get_redis().hkeys(state_key()))
+    known = set(get_redis().hkeys(state_key(room_id)))
     updates = [(pid, now, True) for pid in published] + [(pid, now, False) for pid in known - published]
     if not updates:
-        set_live(live=False)
+        set_live(live=False, room_id=room_id)
         return False
-    return apply(updates)[1]
+    return apply(updates, room_id=room_id)[1]

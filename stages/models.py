@@ -2,6 +2,35 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+ROOM_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class Room(models.Model):
+    """A live room (直播間): one host's master stage, its overflow stages and its viewers.
+
+    The room `default` always exists and holds the v1.1.0 master stage. A deleted room keeps its
+    row (its stages' and sessions' history points at it); creating the same roomId again brings
+    the row back with a new master stage.
+    """
+
+    DEFAULT = "default"
+
+    room_id = models.CharField(max_length=63, primary_key=True)
+    name = models.CharField(max_length=128)
+    tags = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "room_id"]
+
+    def __str__(self) -> str:
+        return self.room_id
+
+    @property
+    def is_default(self) -> bool:
+        return self.room_id == self.DEFAULT
+
 
 class Stage(models.Model):
     """Our registry of IVS stages. Request paths read this, never ListStages/GetStage (5 TPS quota).
@@ -24,6 +53,9 @@ class Stage(models.Model):
         AUTO_SCALER = "auto-scaler", "auto-scaler"
 
     arn = models.CharField(max_length=200, unique=True)
+    # A stage recorded without a room (an adopted v1.1.0 stage, a shell) belongs to `default`, which
+    # the migration creates and nothing deletes.
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="stages", default=Room.DEFAULT)
     name = models.CharField(max_length=128)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MANUAL)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -44,12 +76,12 @@ class Stage(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [models.Index(fields=["status", "created_at"]), models.Index(fields=["room", "status"])]
         constraints = [
             models.UniqueConstraint(
-                fields=["role"],
+                fields=["room", "role"],
                 condition=Q(role="master") & ~Q(status="deleted"),
-                name="stages_one_live_master",
+                name="stages_one_live_master_per_room",
             )
         ]
 

@@ -4,7 +4,7 @@ Seats are the stages' resource: capacity, the least-loaded choice and the counts
 read by the stage list, the stats and the autoscaler; `viewers` builds the viewer's lifecycle and
 durable sessions on top of them.
 
-Per stage: a sorted set (member userId, score = last heartbeat, epoch seconds). One hash `seats`:
+Per stage: a sorted set (member userId, score = last heartbeat, epoch seconds). One hash `seats` per room:
 userId → "stageId|participantId|joinedAtMs" — the viewer's current seat and what the viewer list
 shows (joinedAt in integer epoch milliseconds, the precision the API prints). Why one hash: a
 per-stage metadata hash beside `seats` stored every userId three times; one hash holding the seat
@@ -25,6 +25,10 @@ from typing import Any
 
 from ivsproject.redis import get_redis, slot_key
 from stages import presence_scripts as lua
+from stages.models import Room
+
+# Callers that know a stage pass its room; the default is the v1.1.0 room.
+DEFAULT_ROOM = Room.DEFAULT
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,9 @@ def keys_pattern() -> str:
     return slot_key("seats", "presence", "*")
 
 
-def seats_key() -> str:
-    """The one hash userId → "stageId|participantId|joinedAtMs"."""
-    return slot_key("seats", "presence", "seats")
+def seats_key(room_id: str) -> str:
+    """The room's hash userId → "stageId|participantId|joinedAtMs": one seat per viewer per room."""
+    return slot_key("seats", "presence", "seats", room_id)
 
 
 def now() -> float:
@@ -98,6 +102,7 @@ def _seat_value(stage_id: str, participant_id: str, joined_at: float) -> str:
 
 def assign_seat(
     *,
+    room_id: str = DEFAULT_ROOM,
     user_id: str,
     candidates: list[str],
     capacity: int,
@@ -115,9 +120,10 @@ def assign_seat(
     Why: the seat, its metadata and the rate-limit count were four round trips per viewer token,
     each a measurable share of the token's CPU in redis-py and the kernel; now they are one.
     """
-    gen_key, gen_value = generation or (seats_key(), "")  # no check: any key of the slot
+    seats = seats_key(room_id)
+    gen_key, gen_value = generation or (seats, "")  # no check: any key of the slot
     result = lua.ASSIGN(
-        [seats_key(), gen_key, rate.key if rate else seats_key(), *(stage_key(c) for c in candidates)],
+        [seats, gen_key, rate.key if rate else seats, *(stage_key(c) for c in candidates)],
         [
             _zprefix(),
             at,
@@ -141,23 +147,27 @@ def assign_seat(
     return SeatAttempt(seat=seat, rate_count=counted)
 
 
-def set_meta(*, stage_id: str, user_id: str, participant_id: str, joined_at: float) -> bool:
+def set_meta(
+    *, room_id: str = DEFAULT_ROOM, stage_id: str, user_id: str, participant_id: str, joined_at: float
+) -> bool:
     """Correct a seat's metadata (the participant id IVS issued, the session's join time) while the
     seat is still on `stage_id`. Returns whether it was written."""
-    return bool(lua.SET_META([seats_key()], [stage_id, user_id, participant_id, _ms(joined_at)]))
+    return bool(lua.SET_META([seats_key(room_id)], [stage_id, user_id, participant_id, _ms(joined_at)]))
 
 
-def track(*, stage_id: str, user_id: str, at: float, participant_id: str, joined_at: float) -> None:
+def track(
+    *, room_id: str = DEFAULT_ROOM, stage_id: str, user_id: str, at: float, participant_id: str, joined_at: float
+) -> None:
     """Register a viewer without a capacity check (re-registration of a viewer IVS still serves)."""
     pipe = get_redis().pipeline(transaction=True)
     pipe.zadd(stage_key(stage_id), {user_id: at})
-    pipe.hset(seats_key(), user_id, _seat_value(stage_id, participant_id, joined_at))
+    pipe.hset(seats_key(room_id), user_id, _seat_value(stage_id, participant_id, joined_at))
     pipe.execute()
 
 
-def seat_of(user_id: str) -> str | None:
-    """The stage id of the viewer's current seat (None when the viewer has none)."""
-    value = get_redis().hget(seats_key(), user_id)
+def seat_of(user_id: str, *, room_id: str = DEFAULT_ROOM) -> str | None:
+    """The stage id of the viewer's current seat in the room (None when the viewer has none)."""
+    value = get_redis().hget(seats_key(room_id), user_id)
     return value.split("|", 1)[0] if value else None
 
 
@@ -178,8 +188,8 @@ def heartbeat_counted(
     return int(count), bool(int(tracked))
 
 
-def release(*, stage_id: str, user_id: str) -> PresenceEntry | None:
-    value = lua.RELEASE([stage_key(stage_id), seats_key()], [stage_id, user_id])
+def release(*, room_id: str = DEFAULT_ROOM, stage_id: str, user_id: str) -> PresenceEntry | None:
+    value = lua.RELEASE([stage_key(stage_id), seats_key(room_id)], [stage_id, user_id])
     return _entry(stage_id, user_id, 0.0, value) if value else None
 
 
@@ -218,10 +228,10 @@ def active_count(stage_id: str, *, since: float) -> int:
     return int(get_redis().zcount(stage_key(stage_id), since, "+inf"))
 
 
-def get_entry(*, stage_id: str, user_id: str) -> PresenceEntry | None:
+def get_entry(*, room_id: str = DEFAULT_ROOM, stage_id: str, user_id: str) -> PresenceEntry | None:
     pipe = get_redis().pipeline(transaction=False)
     pipe.zscore(stage_key(stage_id), user_id)
-    pipe.hget(seats_key(), user_id)
+    pipe.hget(seats_key(room_id), user_id)
     score, value = pipe.execute()
     return None if score is None else _entry(stage_id, user_id, float(score), value)
 
@@ -241,13 +251,13 @@ def scores(*, stage_id: str, offset: int, limit: int) -> list[tuple[str, float]]
     return _scored(get_redis(), "ZRANGE", stage_key(stage_id), offset, offset + limit - 1, "WITHSCORES")
 
 
-def page(*, stage_id: str, offset: int, limit: int) -> list[PresenceEntry]:
+def page(*, room_id: str = DEFAULT_ROOM, stage_id: str, offset: int, limit: int) -> list[PresenceEntry]:
     """Viewers oldest heartbeat first, with their metadata, in two round trips."""
     client = get_redis()
     rows = _scored(client, "ZRANGE", stage_key(stage_id), offset, offset + limit - 1, "WITHSCORES")
     if not rows:
         return []
-    values = client.hmget(seats_key(), [user for user, _ in rows])
+    values = client.hmget(seats_key(room_id), [user for user, _ in rows])
     return [_entry(stage_id, user, float(score), value) for (user, score), value in zip(rows, values, strict=True)]
 
 
@@ -273,14 +283,14 @@ def _scored(client: Any, *command: object) -> list[tuple[str, float]]:
     return [(member, float(score)) for member, score in zip(flat, flat, strict=True)]
 
 
-def remove_expired(*, stage_id: str, cutoff: float, user_ids: list[str]) -> list[str]:
+def remove_expired(*, room_id: str = DEFAULT_ROOM, stage_id: str, cutoff: float, user_ids: list[str]) -> list[str]:
     if not user_ids:
         return []
-    return list(lua.EXPIRE([stage_key(stage_id), seats_key()], [stage_id, cutoff, *user_ids]))
+    return list(lua.EXPIRE([stage_key(stage_id), seats_key(room_id)], [stage_id, cutoff, *user_ids]))
 
 
-def drop_stage(stage_id: str) -> list[PresenceEntry]:
+def drop_stage(stage_id: str, *, room_id: str = DEFAULT_ROOM) -> list[PresenceEntry]:
     """Forget a deleted stage's presence; returns who was there (to close their sessions)."""
-    entries = page(stage_id=stage_id, offset=0, limit=1_000_000)
-    lua.DROP([stage_key(stage_id), seats_key()], [stage_id])
+    entries = page(room_id=room_id, stage_id=stage_id, offset=0, limit=1_000_000)
+    lua.DROP([stage_key(stage_id), seats_key(room_id)], [stage_id])
     return entries

@@ -1,4 +1,4 @@
-"""Stage rows changed → the token path's cached stage lists (stages/registry.py) are stale.
+"""Stage or Room rows changed → the token path's cached registry (stages/registry.py) is stale.
 
 Why a model signal (the house style keeps logic out of signals; this is only a cache
 invalidation): a stage's assignability changes in many places — the services, the autoscaler's
@@ -15,19 +15,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 from stages import registry
-from stages.models import Stage
+from stages.models import Room, Stage
 
 
-def stage_row_changed(sender: type[Stage], *, using: str, **kwargs: Any) -> None:
+def stage_row_changed(sender: type[Stage | Room], *, using: str, **kwargs: Any) -> None:
     if transaction.get_connection(using).in_atomic_block:
         registry.bump()
     transaction.on_commit(registry.bump, using=using)
 
 
+def ensure_default_room(sender: object, *, using: str = "default", **kwargs: Any) -> None:
+    """`default` always exists: the migration creates it, and this puts it back after a flush (which
+    empties every table and then announces post_migrate), so a stage can always belong to it."""
+    Room.objects.using(using).get_or_create(room_id=Room.DEFAULT, defaults={"name": Room.DEFAULT})
+
+
 def connect() -> None:
+    post_migrate.connect(ensure_default_room, sender=apps.get_app_config("stages"), dispatch_uid="stages.default-room")
     post_save.connect(stage_row_changed, sender=Stage, dispatch_uid="stages.registry.saved")
     post_delete.connect(stage_row_changed, sender=Stage, dispatch_uid="stages.registry.deleted")
+    post_save.connect(stage_row_changed, sender=Room, dispatch_uid="stages.registry.room-saved")
+    post_delete.connect(stage_row_changed, sender=Room, dispatch_uid="stages.registry.room-deleted")

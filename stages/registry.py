@@ -1,4 +1,4 @@
-"""The token path's process-local copy of the live stages, checked against a Redis generation.
+"""The token path's process-local copy of the live rooms and stages, checked against a Redis generation.
 
 Why: reading the assignable stages was one ORM query per viewer token — a large share of the
 token's CPU, mostly Django building the query and the model instances, for a list that changes a
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import redis
 
 from ivsproject.redis import get_redis, slot_key
-from stages.models import Stage
+from stages.models import Room, Stage
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +32,31 @@ _MAX_AGE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
+class RoomStages:
+    """One live room's part of the registry."""
+
+    room: Room
+    live: list[Stage]  # the room's live stages in the model's order (created_at, id)
+    assignable: list[str]  # ids taking new viewers in tie-break order: master first, then oldest
+    has_master: bool  # an active master stage: without one the room has no live stream (404)
+
+
+@dataclass(frozen=True)
 class StageRegistry:
+    """Every live room and stage. Its size is bounded by the account's stage quota
+    (ACCOUNT_MAX_STAGES), not by the audience, so one copy serves any number of rooms."""
+
     generation: str
     by_id: dict[str, Stage]  # live (not deleted) stages by stage id
     live: list[Stage]  # the same stages in the model's order (created_at, id)
-    assignable: list[str]  # ids taking new viewers in tie-break order: master first, then oldest
-    has_master: bool
+    rooms: dict[str, RoomStages]  # live (not deleted) rooms by roomId
     loaded_at: float  # time.monotonic()
 
     def fresh(self) -> bool:
         return time.monotonic() - self.loaded_at < _MAX_AGE_SECONDS
+
+    def room(self, room_id: str) -> RoomStages | None:
+        return self.rooms.get(room_id)
 
 
 _cached: StageRegistry | None = None
@@ -75,25 +90,32 @@ def load() -> StageRegistry:
     if generation is None:  # first use, or Redis lost its data
         client.set(gen_key, _new_generation(), nx=True)
         generation = client.get(gen_key)
+    rooms = {r.room_id: r for r in Room.objects.filter(deleted_at__isnull=True)}
     live = list(Stage.objects.exclude(status=Stage.Status.DELETED).order_by("created_at", "id"))
-    stages = sorted(live, key=lambda s: (not s.is_master, s.created_at, s.id))
-    active = [s.stage_id for s in stages if s.status == Stage.Status.ACTIVE]
-    # The master sorts first; without an active master there is no live stream (404).
-    has_master = bool(active) and stages[0].is_master and stages[0].stage_id == active[0]
+    by_room: dict[str, list[Stage]] = {room_id: [] for room_id in rooms}
+    for stage in live:
+        by_room.setdefault(stage.room_id, []).append(stage)
     registry = StageRegistry(
         generation=generation,
-        by_id={s.stage_id: s for s in stages},
+        by_id={s.stage_id: s for s in live},
         live=live,
-        assignable=active if has_master else [],
-        has_master=has_master,
+        rooms={room_id: _room_stages(room, by_room[room_id]) for room_id, room in rooms.items()},
         loaded_at=time.monotonic(),
     )
     _cached = registry
     return registry
 
 
+def _room_stages(room: Room, live: list[Stage]) -> RoomStages:
+    stages = sorted(live, key=lambda s: (not s.is_master, s.created_at, s.id))
+    active = [s.stage_id for s in stages if s.status == Stage.Status.ACTIVE]
+    # The master sorts first; without an active master there is no live stream (404).
+    has_master = bool(active) and stages[0].is_master and stages[0].stage_id == active[0]
+    return RoomStages(room=room, live=live, assignable=active if has_master else [], has_master=has_master)
+
+
 def bump() -> None:
-    """A Stage row changed: every process's list is now stale."""
+    """A Stage or Room row changed: every process's copy is now stale."""
     try:
         get_redis().set(generation_key(), _new_generation())
     except redis.RedisError:

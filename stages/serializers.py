@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ivsproject.api.fields import QueryIntegerField, StrictCharField
+from stages.models import ROOM_ID_PATTERN
 
 STAGE_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 # The shape `stages.ivs.arns.STAGE_ARN_RE` accepts, for the OpenAPI schema.
@@ -25,6 +26,18 @@ STAGE_ARN_EXAMPLE = "arn:aws:ivs:ap-northeast-1:123456789012:stage/AbCdEfGhIjKl"
 class StageArnField(StrictCharField):
     def __init__(self, **kwargs: Any):
         kwargs.setdefault("max_length", 200)
+        super().__init__(**kwargs)
+
+
+# roomId: checked by `stages.selectors.validate_room_id` (one 400 everywhere), the pattern documented.
+@extend_schema_field({"type": "string", "maxLength": 63, "pattern": ROOM_ID_PATTERN, "example": "seller-42"})
+class RoomIdField(StrictCharField):
+    """An optional roomId ("" or absent = the room `default`)."""
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("max_length", 100)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
         super().__init__(**kwargs)
 
 
@@ -60,9 +73,14 @@ class StageCreateSerializer(serializers.Serializer):
         validators=[RegexValidator(STAGE_NAME_RE, message=_("name 只能包含英數字、- 與 _（1–128 字元）"))],
     )
     tags = TagsField(required=False)
+    roomId = RoomIdField()
 
 
-class StageListQuerySerializer(serializers.Serializer):
+class RoomQuerySerializer(serializers.Serializer):
+    roomId = RoomIdField()
+
+
+class StageListQuerySerializer(RoomQuerySerializer):
     nextToken = serializers.CharField(required=False, allow_blank=True, max_length=512)
     limit = QueryIntegerField(required=False, min_value=1, max_value=100, default=100)
 
@@ -74,6 +92,7 @@ class StageListItemSerializer(serializers.Serializer):
     autoScaled = serializers.BooleanField()
     createdAt = serializers.CharField()
     tags = serializers.DictField(child=serializers.CharField())
+    roomId = serializers.CharField()
 
 
 class StageListSerializer(serializers.Serializer):
@@ -86,6 +105,7 @@ class StageSummarySerializer(serializers.Serializer):
     arn = serializers.CharField()
     name = serializers.CharField()
     tags = serializers.DictField(child=serializers.CharField())
+    roomId = serializers.CharField()
 
 
 class MasterStageSerializer(StageSummarySerializer):
@@ -104,4 +124,56 @@ class StageCreatedSerializer(serializers.Serializer):
 
 class StageDeletedSerializer(serializers.Serializer):
     stageArn = serializers.CharField()
+    deleted = serializers.BooleanField()
+
+
+class RoomCreateSerializer(serializers.Serializer):
+    # Required, unlike elsewhere: `缺少 roomId` with details.missingFields when absent.
+    roomId = StrictCharField(max_length=100)
+    name = StrictCharField(max_length=128, required=False)
+    tags = TagsField(required=False)
+
+
+class RoomListQuerySerializer(serializers.Serializer):
+    nextToken = serializers.CharField(required=False, allow_blank=True, max_length=512)
+    limit = QueryIntegerField(required=False, min_value=1, max_value=100, default=100)
+
+
+class RoomSerializer(serializers.Serializer):
+    roomId = serializers.CharField()
+    name = serializers.CharField()
+    masterStageArn = serializers.CharField(allow_null=True)
+    isPublisherLive = serializers.BooleanField()
+    totalViewers = serializers.IntegerField()
+    activeStages = serializers.IntegerField()
+    createdAt = serializers.CharField()
+    tags = serializers.DictField(child=serializers.CharField())
+
+
+class RoomCreatedSerializer(serializers.Serializer):
+    room = RoomSerializer()
+
+
+class RoomListSerializer(serializers.Serializer):
+    rooms = RoomSerializer(many=True)
+    totalRooms = serializers.IntegerField()
+    nextToken = serializers.CharField(allow_null=True)
+
+
+class RoomStageSerializer(serializers.Serializer):
+    stageArn = serializers.CharField()
+    stageName = serializers.CharField()
+    viewerCount = serializers.IntegerField()
+    autoScaled = serializers.BooleanField()
+    createdAt = serializers.CharField()
+    roomId = serializers.CharField()
+
+
+class RoomDetailSerializer(serializers.Serializer):
+    room = RoomSerializer()
+    stages = RoomStageSerializer(many=True)
+
+
+class RoomDeletedSerializer(serializers.Serializer):
+    roomId = serializers.CharField()
     deleted = serializers.BooleanField()

@@ -12,40 +12,73 @@ from ivsproject.api.envelope import ok
 from ivsproject.api.exceptions import Forbidden
 from ivsproject.api.schema import envelope_responses
 from stages import events
+from stages.selectors import room_param
+from stages.serializers import RoomQuerySerializer
 from stats import selectors
 from stats.serializers import (
     IvsEventResultSerializer,
     IvsEventSerializer,
     PublisherStatsSerializer,
+    RoomsStatsSerializer,
     StatsSerializer,
     ViewerStatsSerializer,
 )
 
 
+def _room(request: Request) -> tuple[str, dict[str, str]]:
+    """The room a stats request names (absent: `default`, exactly as v1.1.0, without `roomId` in
+    the answer), and what to add to the answer."""
+    query = RoomQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    given = query.validated_data.get("roomId")
+    room_id = room_param(given)
+    return room_id, ({"roomId": room_id} if given else {})
+
+
 class StatsApi(APIView):
     @extend_schema(
-        operation_id="stats", summary="Viewers, stages, host status", responses=envelope_responses(StatsSerializer)
+        operation_id="stats",
+        summary="Viewers, stages, host status (of one room)",
+        parameters=[RoomQuerySerializer],
+        responses=envelope_responses(StatsSerializer, errors=(404,)),
     )
     def get(self, request: Request) -> Response:
-        return ok(selectors.stats_overview())
+        room_id, extra = _room(request)
+        return ok({**selectors.stats_overview(room_id), **extra})
 
 
 class ViewerStatsApi(APIView):
     @extend_schema(
-        operation_id="stats_viewers", summary="Total viewers", responses=envelope_responses(ViewerStatsSerializer)
+        operation_id="stats_viewers",
+        summary="Total viewers (of one room)",
+        parameters=[RoomQuerySerializer],
+        responses=envelope_responses(ViewerStatsSerializer, errors=(404,)),
     )
     def get(self, request: Request) -> Response:
-        return ok({"totalViewers": selectors.total_viewers(), "calculatedFrom": "real-time sum"})
+        room_id, extra = _room(request)
+        return ok({"totalViewers": selectors.total_viewers(room_id), "calculatedFrom": "real-time sum", **extra})
 
 
 class PublisherStatsApi(APIView):
     @extend_schema(
         operation_id="stats_publisher",
-        summary="Is the host live",
-        responses=envelope_responses(PublisherStatsSerializer),
+        summary="Is the host live (in one room)",
+        parameters=[RoomQuerySerializer],
+        responses=envelope_responses(PublisherStatsSerializer, errors=(404,)),
     )
     def get(self, request: Request) -> Response:
-        return ok({"isPublisherLive": selectors.is_publisher_live()})
+        room_id, extra = _room(request)
+        return ok({"isPublisherLive": selectors.is_publisher_live(room_id), **extra})
+
+
+class RoomsStatsApi(APIView):
+    @extend_schema(
+        operation_id="stats_rooms",
+        summary="Viewers, stages and host status of every room",
+        responses=envelope_responses(RoomsStatsSerializer),
+    )
+    def get(self, request: Request) -> Response:
+        return ok(selectors.rooms_stats())
 
 
 class HasEventsSecret(BasePermission):

@@ -1,30 +1,25 @@
-"""Live stats. Cost is independent of the number of viewers: counts come from presence in one
-Redis round trip (ZCARD per stage), stage metadata from the registry (stages/registry.py: this
-process's copy, checked against the registry generation per request)."""
+"""Live stats, per room. Cost is independent of the number of viewers and of rooms: counts come
+from presence in one Redis round trip (ZCARD per stage of the room), stage metadata from the
+registry (stages/registry.py: this process's copy, checked against the registry generation per
+request)."""
 
 from __future__ import annotations
 
-from ivsproject.api.envelope import iso
+from typing import Any
+
 from stages import hostlive
+from stages.models import Room
+from stages.overview import rooms_all, stage_row
 from stages.selectors import live_stages_counted
 
 
-def is_publisher_live() -> bool:
-    return hostlive.is_live()
+def is_publisher_live(room_id: str = Room.DEFAULT) -> bool:
+    return hostlive.is_live(room_id=room_id)
 
 
-def stats_overview() -> dict:
-    stages, counts, (publisher_live,) = live_stages_counted(hostlive.live_key())
-    rows = [
-        {
-            "stageArn": s.arn,
-            "stageName": s.name,
-            "viewerCount": counts[s.arn],
-            "autoScaled": s.auto_scaled,
-            "createdAt": iso(s.created_at),
-        }
-        for s in stages
-    ]
+def stats_overview(room_id: str = Room.DEFAULT) -> dict[str, Any]:
+    stages, counts, (publisher_live,) = live_stages_counted(hostlive.live_key(room_id), room_id=room_id)
+    rows = [stage_row(s, counts) for s in stages]
     return {
         # The same counts as the rows, so totalViewers always equals their sum.
         "totalViewers": sum(r["viewerCount"] for r in rows),
@@ -34,5 +29,18 @@ def stats_overview() -> dict:
     }
 
 
-def total_viewers() -> int:
-    return sum(live_stages_counted()[1].values())
+def total_viewers(room_id: str = Room.DEFAULT) -> int:
+    return sum(live_stages_counted(room_id=room_id)[1].values())
+
+
+def rooms_stats() -> dict[str, Any]:
+    """`GET /api/stats/rooms` and the `rooms` channel: every room's viewers, stages and host."""
+    rooms = [
+        {k: room[k] for k in ("roomId", "name", "totalViewers", "activeStages", "isPublisherLive")}
+        for room in rooms_all()
+    ]
+    return {
+        "totalViewers": sum(r["totalViewers"] for r in rooms),
+        "liveRooms": sum(1 for r in rooms if r["isPublisherLive"]),
+        "rooms": rooms,
+    }

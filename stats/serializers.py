@@ -7,6 +7,7 @@ class StageStatsSerializer(serializers.Serializer):
     viewerCount = serializers.IntegerField()
     autoScaled = serializers.BooleanField()
     createdAt = serializers.CharField()
+    roomId = serializers.CharField()
 
 
 class StatsSerializer(serializers.Serializer):
@@ -14,15 +15,32 @@ class StatsSerializer(serializers.Serializer):
     activeStages = serializers.IntegerField()
     isPublisherLive = serializers.BooleanField()
     stages = StageStatsSerializer(many=True)
+    roomId = serializers.CharField(required=False)
 
 
 class ViewerStatsSerializer(serializers.Serializer):
     totalViewers = serializers.IntegerField()
     calculatedFrom = serializers.CharField()
+    roomId = serializers.CharField(required=False)
 
 
 class PublisherStatsSerializer(serializers.Serializer):
     isPublisherLive = serializers.BooleanField()
+    roomId = serializers.CharField(required=False)
+
+
+class RoomStatsSerializer(serializers.Serializer):
+    roomId = serializers.CharField()
+    name = serializers.CharField()
+    totalViewers = serializers.IntegerField()
+    activeStages = serializers.IntegerField()
+    isPublisherLive = serializers.BooleanField()
+
+
+class RoomsStatsSerializer(serializers.Serializer):
+    totalViewers = serializers.IntegerField()
+    liveRooms = serializers.IntegerField()
+    rooms = RoomStatsSerializer(many=True)
 
 
 class IvsEventDetailSerializer(serializers.Serializer):

@@ -14,6 +14,8 @@ from ivsproject.api.envelope import iso, ok
 from ivsproject.api.fastpath import FastAnswer, FastRequest, HandOff, raise_handed_off
 from ivsproject.api.plainbody import PlainBody
 from ivsproject.api.schema import envelope_responses
+from stages import selectors as stage_selectors
+from stages.models import Room
 from tokens import services
 from tokens.serializers import (
     MediaServerTokenRequestSerializer,
@@ -64,7 +66,8 @@ class PublisherTokenApi(APIView):
     def post(self, request: Request) -> Response:
         body = PublisherTokenRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        minted = services.token_publisher_create(user_id=body.validated_data["userId"])
+        room_id = stage_selectors.room_param(body.validated_data.get("roomId"))
+        minted = services.token_publisher_create(user_id=body.validated_data["userId"], room_id=room_id)
         return ok(
             {
                 **_token_fields(minted),
@@ -96,7 +99,10 @@ class ViewerTokenApi(APIView):
             throttling.settle(ticket)  # a limited client gets 429, not the error
             raise
         result = services.token_viewer_create(
-            user_id=valid["userId"], stage_arn=valid.get("stageArn") or None, rate_ticket=ticket
+            user_id=valid["userId"],
+            stage_arn=valid.get("stageArn") or None,
+            room_id=valid.get("roomId") or Room.DEFAULT,
+            rate_ticket=ticket,
         )
         return ok(_viewer_token_data(result))
 
@@ -124,7 +130,10 @@ def viewer_token_fast(request: FastRequest) -> FastAnswer | None:
     ticket = throttling.ticket_of(request.environ)
     try:
         result = services.token_viewer_create(
-            user_id=valid["userId"], stage_arn=valid.get("stageArn") or None, rate_ticket=ticket
+            user_id=valid["userId"],
+            stage_arn=valid.get("stageArn") or None,
+            room_id=valid.get("roomId") or Room.DEFAULT,
+            rate_ticket=ticket,
         )
     except Exception as exc:
         raise HandOff(exc) from exc

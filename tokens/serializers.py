@@ -1,16 +1,18 @@
 from rest_framework import serializers
 
-from stages.serializers import OptionalStageArnField, StageArnField
+from stages.serializers import OptionalStageArnField, RoomIdField, StageArnField
 from viewers.serializers import UserIdField
 
 
 class PublisherTokenRequestSerializer(serializers.Serializer):
     userId = UserIdField()
+    roomId = RoomIdField()
 
 
 class ViewerTokenRequestSerializer(serializers.Serializer):
     userId = UserIdField()
     stageArn = OptionalStageArnField()
+    roomId = RoomIdField()
 
 
 class MediaServerTokenRequestSerializer(serializers.Serializer):

@@ -18,7 +18,7 @@ from ivsproject.api.throttling import RateTicket
 from stages import ivs
 from stages import selectors as stage_selectors
 from stages.ivs import participant_token
-from stages.models import Stage
+from stages.models import Room, Stage
 from viewers import lifecycle, seating
 
 logger = logging.getLogger(__name__)
@@ -90,8 +90,8 @@ def token_mint(
     )
 
 
-def token_publisher_create(*, user_id: str) -> MintedToken:
-    stage = stage_selectors.master_stage_or_404()
+def token_publisher_create(*, user_id: str, room_id: str = Room.DEFAULT) -> MintedToken:
+    stage = stage_selectors.master_stage_or_404(room_id)
     return token_mint(
         stage=stage,
         user_id=user_id,
@@ -108,14 +108,14 @@ class ViewerToken:
 
 
 def token_viewer_create(
-    *, user_id: str, stage_arn: str | None = None, rate_ticket: RateTicket | None = None
+    *, user_id: str, stage_arn: str | None = None, room_id: str = Room.DEFAULT, rate_ticket: RateTicket | None = None
 ) -> ViewerToken:
     """`rate_ticket`: the request's rate-limit count, still owed (see `viewer_seat_take`)."""
     # The participant id exists before the seat, so the seat script records it in the same round
     # trip (a token from CreateParticipantToken carries IVS's own id; the session open fixes that).
     participant_id = participant_token.new_participant_id()
     grant = seating.viewer_seat_take(
-        user_id=user_id, stage_arn=stage_arn, participant_id=participant_id, rate_ticket=rate_ticket
+        user_id=user_id, stage_arn=stage_arn, participant_id=participant_id, room_id=room_id, rate_ticket=rate_ticket
     )
     try:
         minted = token_mint(

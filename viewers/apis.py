@@ -18,6 +18,7 @@ from viewers import lifecycle, selectors
 from viewers.serializers import (
     HeartbeatResultSerializer,
     LeaveResultSerializer,
+    RoomDurationQuerySerializer,
     ViewerDurationQuerySerializer,
     ViewerListQuerySerializer,
     ViewerListSerializer,
@@ -125,11 +126,16 @@ class ViewerListApi(APIView):
 class ViewerDurationApi(APIView):
     @extend_schema(
         operation_id="viewer_duration",
-        summary="Total watch time of a viewer on a stage",
-        parameters=[ViewerDurationQuerySerializer],
+        summary="Total watch time of a viewer on a stage, or over a room's stages (roomId, no stageArn)",
+        parameters=[ViewerDurationQuerySerializer, RoomDurationQuerySerializer],
         responses=envelope_responses(WatchDurationSerializer, errors=(404,)),
     )
     def get(self, request: Request) -> Response:
+        if request.query_params.get("roomId") and not request.query_params.get("stageArn"):
+            by_room = RoomDurationQuerySerializer(data=request.query_params)
+            by_room.is_valid(raise_exception=True)
+            room_id = stage_selectors.room_id_or_404(by_room.validated_data["roomId"])
+            return ok(selectors.room_watch_duration(user_id=by_room.validated_data["userId"], room_id=room_id))
         query = ViewerDurationQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return ok(

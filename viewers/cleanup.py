@@ -45,7 +45,9 @@ def viewers_cleanup(*, now: float | None = None) -> CleanupReport:
             if not entries:
                 break
             report.sessions_closed += _close_timed_out(stage, entries)
-            removed = presence.remove_expired(stage_id=stage.stage_id, cutoff=cutoff, user_ids=[u for u, _ in entries])
+            removed = presence.remove_expired(
+                room_id=stage.room_id, stage_id=stage.stage_id, cutoff=cutoff, user_ids=[u for u, _ in entries]
+            )
             report.expired += len(removed)
             if len(removed) < len(entries) and len(entries) < 5000:
                 break

@@ -54,7 +54,11 @@ def viewer_session_open(*, grant: SeatGrant, user_id: str, participant_id: str) 
         if session_store.insert_open(user_id=user_id, stage=grant.stage, participant_id=participant_id, at=at):
             if participant_id != seat.participant_id or not seat.is_new:
                 presence.set_meta(
-                    stage_id=seat.stage_id, user_id=user_id, participant_id=participant_id, joined_at=at.timestamp()
+                    room_id=grant.stage.room_id,
+                    stage_id=seat.stage_id,
+                    user_id=user_id,
+                    participant_id=participant_id,
+                    joined_at=at.timestamp(),
                 )
             return
         session = ViewerSession.objects.get(user_id=user_id, stage=grant.stage, left_at__isnull=True)
@@ -63,7 +67,13 @@ def viewer_session_open(*, grant: SeatGrant, user_id: str, participant_id: str) 
         session.save(update_fields=["participant_id"])
     joined = session.joined_at.timestamp()
     if participant_id != seat.participant_id or round(joined * 1000) != round(seat.joined_at * 1000):
-        presence.set_meta(stage_id=seat.stage_id, user_id=user_id, participant_id=participant_id, joined_at=joined)
+        presence.set_meta(
+            room_id=grant.stage.room_id,
+            stage_id=seat.stage_id,
+            user_id=user_id,
+            participant_id=participant_id,
+            joined_at=joined,
+        )
 
 
 def _close_open_sessions(*, user_id: str, stage_id: str, reason: str, at: datetime) -> int:
@@ -116,11 +126,12 @@ def viewer_heartbeat(*, user_id: str, stage_arn: str) -> None:
                 )
         except IntegrityError:
             session = ViewerSession.objects.get(user_id=user_id, stage=stage, left_at__isnull=True)
-    other = presence.seat_of(user_id)
+    other = presence.seat_of(user_id, room_id=stage.room_id)
     if other and other != stage.stage_id:
-        presence.release(stage_id=other, user_id=user_id)
+        presence.release(room_id=stage.room_id, stage_id=other, user_id=user_id)
         _close_open_sessions(user_id=user_id, stage_id=other, reason=Reason.MOVED, at=when)
     presence.track(
+        room_id=stage.room_id,
         stage_id=stage.stage_id,
         user_id=user_id,
         at=at,
@@ -138,7 +149,7 @@ def viewer_leave(*, user_id: str, stage_arn: str) -> None:
     at = dt(presence.now())
     for session in ViewerSession.objects.filter(user_id=user_id, stage=stage, left_at__isnull=True):
         session_store.close(session, reason=Reason.LEFT, at=at)
-    presence.release(stage_id=stage.stage_id, user_id=user_id)
+    presence.release(room_id=stage.room_id, stage_id=stage.stage_id, user_id=user_id)
 
 
 def viewer_disconnect(*, session: ViewerSession) -> bool:
@@ -150,7 +161,7 @@ def viewer_disconnect(*, session: ViewerSession) -> bool:
                 stage_arn=session.stage.arn, participant_id=session.participant_id, reason="disconnected by operator"
             )
     closed = session_store.close(session, reason=Reason.DISCONNECTED, at=dt(presence.now()))
-    presence.release(stage_id=session.stage.stage_id, user_id=session.user_id)
+    presence.release(room_id=session.stage.room_id, stage_id=session.stage.stage_id, user_id=session.user_id)
     return closed
 
 

@@ -14,11 +14,11 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from ivsproject.api import throttling
-from ivsproject.api.exceptions import StageFull
+from ivsproject.api.exceptions import StageFull, ValidationFailed
 from stages import presence
 from stages import registry as stage_registry
 from stages import selectors as stage_selectors
-from stages.models import Stage
+from stages.models import Room, Stage
 from viewers.models import ViewerSession
 from viewers.signals import capacity_needed
 
@@ -30,9 +30,15 @@ class SeatGrant:
 
 
 def viewer_seat_take(
-    *, user_id: str, stage_arn: str | None, participant_id: str, rate_ticket: throttling.RateTicket | None = None
+    *,
+    user_id: str,
+    stage_arn: str | None,
+    participant_id: str,
+    room_id: str = Room.DEFAULT,
+    rate_ticket: throttling.RateTicket | None = None,
 ) -> SeatGrant:
-    """Take (or keep) a viewer seat atomically; STAGE_FULL asks the autoscaler for capacity now.
+    """Take (or keep) the viewer's seat in the room atomically; STAGE_FULL asks for capacity now.
+    One seat per viewer per room: a refresh keeps it, and the same viewer may sit in two rooms.
 
     `participant_id` is recorded with the seat (the token about to be minted carries it).
     `rate_ticket`: the request's rate-limit count, still owed — made inside the seat script (or
@@ -41,19 +47,25 @@ def viewer_seat_take(
     at = presence.now()
     rate = _rate_count(rate_ticket)
     try:
+        if room_id != Room.DEFAULT:
+            stage_selectors.validate_room_id(room_id)  # malformed: 400 (unknown: 404 below)
         if stage_arn:
+            stage_selectors.room_id_or_404(room_id)
             stage = stage_selectors.stage_by_arn(stage_arn)
+            if stage.room_id != room_id:
+                raise ValidationFailed(_("stageArn 不屬於此直播間"), details={"stageArn": stage_arn, "roomId": room_id})
             by_id, candidates, registry = {stage.stage_id: stage}, [stage.stage_id], None
             # A draining stage keeps its seated viewers (a refresh) but takes no new ones.
             capacity = settings.STAGE_MAX_PARTICIPANTS if stage.status == Stage.Status.ACTIVE else 0
         else:
-            registry = stage_selectors.assignable_registry_or_404()
-            by_id, candidates, capacity = registry.by_id, registry.assignable, settings.STAGE_MAX_PARTICIPANTS
+            registry, room = stage_selectors.assignable_or_404(room_id)
+            by_id, candidates, capacity = registry.by_id, room.assignable, settings.STAGE_MAX_PARTICIPANTS
     except Exception:
         if rate is not None:
             throttling.settle(rate_ticket)  # counted before the error answer, as everywhere
         raise
     attempt = presence.assign_seat(
+        room_id=room_id,
         user_id=user_id,
         candidates=candidates,
         capacity=capacity,
@@ -68,11 +80,12 @@ def viewer_seat_take(
     if attempt.stale:
         # A stage changed since this process read the list: read it again (the generation first)
         # and take the seat from that; the request was counted already, so no count this time.
-        registry = stage_selectors.assignable_registry_or_404(reload=True)
+        registry, room = stage_selectors.assignable_or_404(room_id, reload=True)
         by_id = registry.by_id
         attempt = presence.assign_seat(
+            room_id=room_id,
             user_id=user_id,
-            candidates=registry.assignable,
+            candidates=room.assignable,
             capacity=settings.STAGE_MAX_PARTICIPANTS,
             explicit=False,
             at=at,
@@ -81,10 +94,10 @@ def viewer_seat_take(
     seat = attempt.seat
     if seat is None:
         if not stage_arn:
-            _ask_for_capacity(waiting=user_id)
+            _ask_for_capacity(room_id=room_id, waiting=user_id)
         raise StageFull(_("Stage 已滿，請稍後再試"))
     if seat.is_new and seat.count >= settings.SCALE_UP_THRESHOLD:
-        _ask_for_capacity(waiting=None)
+        _ask_for_capacity(room_id=room_id, waiting=None)
     stage_for_seat = by_id.get(seat.stage_id) or Stage.objects.get(arn__endswith=f"/{seat.stage_id}")
     return SeatGrant(stage=stage_for_seat, seat=seat)
 
@@ -98,21 +111,22 @@ def _rate_count(ticket: throttling.RateTicket | None) -> presence.RateCount | No
     return presence.RateCount(key=ticket.key, limit=ticket.limit, ttl=ticket.ttl)
 
 
-def _ask_for_capacity(*, waiting: str | None) -> None:
+def _ask_for_capacity(*, room_id: str, waiting: str | None) -> None:
     """No seat (or a stage crossed the scale-up threshold): whoever scales acts now, not at its next
     tick. `waiting`: the viewer who found no seat (None: a stage is filling up)."""
-    capacity_needed.send(sender=ViewerSession, waiting=waiting)
+    capacity_needed.send(sender=ViewerSession, room_id=room_id, waiting=waiting)
 
 
 def viewer_seat_release(*, grant: SeatGrant, user_id: str) -> None:
     """Undo the seat when minting its token failed: a fresh seat goes back; a kept seat shows the
     participant id of its open session again (the seat script wrote the unminted one)."""
     if grant.seat.is_new:
-        presence.release(stage_id=grant.seat.stage_id, user_id=user_id)
+        presence.release(room_id=grant.stage.room_id, stage_id=grant.seat.stage_id, user_id=user_id)
         return
     session = ViewerSession.objects.filter(user_id=user_id, stage=grant.stage, left_at__isnull=True).first()
     if session is not None:
         presence.set_meta(
+            room_id=grant.stage.room_id,
             stage_id=grant.seat.stage_id,
             user_id=user_id,
             participant_id=session.participant_id,

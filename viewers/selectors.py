@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core import signing
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from ivsproject.api.envelope import iso_from_epoch
@@ -29,7 +29,7 @@ def viewer_list(*, stage_arn: str, limit: int, next_token: str | None) -> dict:
             raise ValidationFailed(_("nextToken 無效")) from None
     now = presence.now()
     total = presence.counts([stage.stage_id])[stage.stage_id]
-    entries = presence.page(stage_id=stage.stage_id, offset=offset, limit=limit)
+    entries = presence.page(room_id=stage.room_id, stage_id=stage.stage_id, offset=offset, limit=limit)
     following = offset + len(entries)
     return {
         "stageArn": stage.arn,
@@ -57,6 +57,14 @@ def format_duration(seconds: int) -> str:
     return _("%(m)d分 %(s)d秒") % {"m": minutes, "s": secs}
 
 
+def _watched_seconds(sessions: QuerySet[ViewerSession]) -> int:
+    """Seconds over the sessions, the open ones included (to now)."""
+    closed = sessions.filter(left_at__isnull=False).aggregate(total=Sum("watched_seconds"))["total"] or 0.0
+    now = datetime.fromtimestamp(presence.now(), tz=UTC)
+    open_seconds = sum(max((now - s.joined_at).total_seconds(), 0.0) for s in sessions.filter(left_at__isnull=True))
+    return int(closed + open_seconds)
+
+
 def watch_duration(*, user_id: str, stage_arn: str) -> dict:
     """Seconds over all of this user's sessions on the stage, the open one included (to now)."""
     validate_stage_arn(stage_arn)
@@ -64,13 +72,24 @@ def watch_duration(*, user_id: str, stage_arn: str) -> dict:
     sessions = ViewerSession.objects.filter(user_id=user_id, stage=stage) if stage else ViewerSession.objects.none()
     if stage is None or not sessions.exists():
         raise NotFound(_("找不到此觀眾的觀看紀錄"), details={"userId": user_id, "stageArn": stage_arn})
-    closed = sessions.filter(left_at__isnull=False).aggregate(total=Sum("watched_seconds"))["total"] or 0.0
-    now = datetime.fromtimestamp(presence.now(), tz=UTC)
-    open_seconds = sum(max((now - s.joined_at).total_seconds(), 0.0) for s in sessions.filter(left_at__isnull=True))
-    seconds = int(closed + open_seconds)
+    seconds = _watched_seconds(sessions)
     return {
         "userId": user_id,
         "stageArn": stage_arn,
+        "watchDurationSeconds": seconds,
+        "watchDurationFormatted": format_duration(seconds),
+    }
+
+
+def room_watch_duration(*, user_id: str, room_id: str) -> dict:
+    """Seconds over all of this user's sessions on every stage the room ever had."""
+    sessions = ViewerSession.objects.filter(user_id=user_id, stage__room_id=room_id)
+    if not sessions.exists():
+        raise NotFound(_("找不到此觀眾的觀看紀錄"), details={"userId": user_id, "roomId": room_id})
+    seconds = _watched_seconds(sessions)
+    return {
+        "userId": user_id,
+        "roomId": room_id,
         "watchDurationSeconds": seconds,
         "watchDurationFormatted": format_duration(seconds),
     }

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ivsproject.api.fields import QueryIntegerField, StrictCharField
-from stages.serializers import StageArnField
+from stages.serializers import RoomIdField, StageArnField
 
 
 # Schema-only (the field refuses control characters itself): documents it for clients and fuzzers.
@@ -22,6 +22,13 @@ class ViewerStageSerializer(serializers.Serializer):
 
 class ViewerDurationQuerySerializer(ViewerStageSerializer):
     pass
+
+
+class RoomDurationQuerySerializer(serializers.Serializer):
+    """`?userId=&roomId=` without a stageArn: the total over the room's stages."""
+
+    userId = UserIdField()
+    roomId = RoomIdField(required=True, allow_blank=False)
 
 
 class ViewerListQuerySerializer(serializers.Serializer):
@@ -58,6 +65,7 @@ class ViewerListSerializer(serializers.Serializer):
 
 class WatchDurationSerializer(serializers.Serializer):
     userId = serializers.CharField()
-    stageArn = serializers.CharField()
+    stageArn = serializers.CharField(required=False)
+    roomId = serializers.CharField(required=False)
     watchDurationSeconds = serializers.IntegerField()
     watchDurationFormatted = serializers.CharField()

@@ -98,6 +98,20 @@ class StageLimitReached(ApiError):
         super().__init__(_("已達到 Stage 數量上限 (%(limit)s)") % {"limit": limit}, **kwargs)
 
 
+class RoomLimitReached(ApiError):
+    code = "ROOM_LIMIT_REACHED"
+    status = 503
+
+    def __init__(self, limit: int | None = None, **kwargs: Any):
+        limit = settings.MAX_ROOMS if limit is None else limit
+        super().__init__(_("已達到直播間數量上限 (%(limit)s)") % {"limit": limit}, **kwargs)
+
+
+class Conflict(ApiError):
+    code = "CONFLICT"
+    status = 409
+
+
 class TokenGenerationFailed(ApiError):
     code = "TOKEN_GENERATION_FAILED"
     status = 500

@@ -32,6 +32,7 @@ def test_create_list_master_info_delete_round_trip(api, master_stage):
         "autoScaled": False,
         "createdAt": row["createdAt"],
         "tags": stage["tags"],
+        "roomId": "default",  # v1.2.0: every stage object names its room
     }
     assert row["createdAt"].endswith("Z")
 
@@ -40,7 +41,7 @@ def test_create_list_master_info_delete_round_trip(api, master_stage):
     assert info["stage"]["arn"] == master_stage.arn
     assert info["stage"]["name"] == "master-stage"
     assert info["viewerCount"] == 0
-    assert set(info["stage"]) == {"arn", "name", "activeSessionId", "tags"}
+    assert set(info["stage"]) == {"arn", "name", "activeSessionId", "tags", "roomId"}
 
     deleted = api.delete(f"/api/stage/{stage['arn']}")
     assert deleted.status_code == 200, deleted.json()

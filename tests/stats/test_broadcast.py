@@ -173,7 +173,7 @@ def test_the_host_live_poll_returns_what_ivs_says_and_survives_an_ivs_error(mast
 
     assert stage_tasks.poll_host_live() is False  # nobody publishes on the master stage
 
-    def down():
+    def down(room_id):
         raise ServiceUnavailable()
 
     monkeypatch.setattr(hostlive, "refresh", down)
