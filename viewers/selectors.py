@@ -57,12 +57,21 @@ def format_duration(seconds: int) -> str:
     return _("%(m)d分 %(s)d秒") % {"m": minutes, "s": secs}
 
 
-def _watched_seconds(sessions: QuerySet[ViewerSession]) -> int:
-    """Seconds over the sessions, the open ones included (to now)."""
+def _duration(sessions: QuerySet[ViewerSession], where: dict[str, str], *, user_id: str) -> dict:
+    """Seconds over the sessions, the open ones included (to now); 404 when there are none.
+    `where` names what was asked about (stageArn or roomId), in the answer and in the 404."""
+    if not sessions.exists():
+        raise NotFound(_("找不到此觀眾的觀看紀錄"), details={"userId": user_id, **where})
     closed = sessions.filter(left_at__isnull=False).aggregate(total=Sum("watched_seconds"))["total"] or 0.0
     now = datetime.fromtimestamp(presence.now(), tz=UTC)
     open_seconds = sum(max((now - s.joined_at).total_seconds(), 0.0) for s in sessions.filter(left_at__isnull=True))
-    return int(closed + open_seconds)
+    seconds = int(closed + open_seconds)
+    return {
+        "userId": user_id,
+        **where,
+        "watchDurationSeconds": seconds,
+        "watchDurationFormatted": format_duration(seconds),
+    }
 
 
 def watch_duration(*, user_id: str, stage_arn: str) -> dict:
@@ -70,26 +79,10 @@ def watch_duration(*, user_id: str, stage_arn: str) -> dict:
     validate_stage_arn(stage_arn)
     stage = Stage.objects.filter(arn=stage_arn).first()
     sessions = ViewerSession.objects.filter(user_id=user_id, stage=stage) if stage else ViewerSession.objects.none()
-    if stage is None or not sessions.exists():
-        raise NotFound(_("找不到此觀眾的觀看紀錄"), details={"userId": user_id, "stageArn": stage_arn})
-    seconds = _watched_seconds(sessions)
-    return {
-        "userId": user_id,
-        "stageArn": stage_arn,
-        "watchDurationSeconds": seconds,
-        "watchDurationFormatted": format_duration(seconds),
-    }
+    return _duration(sessions, {"stageArn": stage_arn}, user_id=user_id)
 
 
 def room_watch_duration(*, user_id: str, room_id: str) -> dict:
     """Seconds over all of this user's sessions on every stage the room ever had."""
     sessions = ViewerSession.objects.filter(user_id=user_id, stage__room_id=room_id)
-    if not sessions.exists():
-        raise NotFound(_("找不到此觀眾的觀看紀錄"), details={"userId": user_id, "roomId": room_id})
-    seconds = _watched_seconds(sessions)
-    return {
-        "userId": user_id,
-        "roomId": room_id,
-        "watchDurationSeconds": seconds,
-        "watchDurationFormatted": format_duration(seconds),
-    }
+    return _duration(sessions, {"roomId": room_id}, user_id=user_id)
