@@ -160,7 +160,9 @@ class RoomListSerializer(serializers.Serializer):
     nextToken = serializers.CharField(allow_null=True)
 
 
-class RoomStageSerializer(serializers.Serializer):
+class StageRowSerializer(serializers.Serializer):
+    """A stage with its viewers, as the stats and a room's detail show it."""
+
     stageArn = serializers.CharField()
     stageName = serializers.CharField()
     viewerCount = serializers.IntegerField()
@@ -171,7 +173,7 @@ class RoomStageSerializer(serializers.Serializer):
 
 class RoomDetailSerializer(serializers.Serializer):
     room = RoomSerializer()
-    stages = RoomStageSerializer(many=True)
+    stages = StageRowSerializer(many=True)
 
 
 class RoomDeletedSerializer(serializers.Serializer):

@@ -1,20 +1,13 @@
 from rest_framework import serializers
 
-
-class StageStatsSerializer(serializers.Serializer):
-    stageArn = serializers.CharField()
-    stageName = serializers.CharField()
-    viewerCount = serializers.IntegerField()
-    autoScaled = serializers.BooleanField()
-    createdAt = serializers.CharField()
-    roomId = serializers.CharField()
+from stages.serializers import StageRowSerializer
 
 
 class StatsSerializer(serializers.Serializer):
     totalViewers = serializers.IntegerField()
     activeStages = serializers.IntegerField()
     isPublisherLive = serializers.BooleanField()
-    stages = StageStatsSerializer(many=True)
+    stages = StageRowSerializer(many=True)
     roomId = serializers.CharField(required=False)
 
 
