@@ -10,7 +10,7 @@ import hashlib
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -21,9 +21,9 @@ _client: redis.Redis | None = None
 _client_url: str | None = None
 
 
-def get_redis() -> Any:
-    # Typed Any on purpose: the pool decodes responses (every reply is `str`), which redis-py's
-    # annotations (`bytes | str`) cannot express; one Any here beats a cast at every call site.
+def get_redis() -> redis.Redis:
+    """The process's client. Its pool decodes replies, so every string reply is a `str`; redis-py's
+    annotations say `bytes | str`, so a caller that needs a `str` says so (`str(...)`)."""
     global _client, _client_url
     url = settings.REDIS_URL
     if _client is None or _client_url != url:
@@ -39,6 +39,16 @@ def get_redis() -> Any:
                 )
                 _client_url = url
     return _client
+
+
+def text(value: bytes | str | None) -> str | None:
+    """A reply as the `str` it is (the pool decodes replies; redis-py's types cannot say so)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def text_map(value: Mapping[bytes | str, bytes | str] | None) -> dict[str, str]:
+    """A hash reply (HGETALL) as the `dict[str, str]` it is."""
+    return {str(text(k)): str(text(v)) for k, v in (value or {}).items()}
 
 
 def reset_redis() -> None:

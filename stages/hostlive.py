@@ -89,7 +89,7 @@ def apply(updates: list[tuple[str, datetime, bool]], *, room_id: str = Room.DEFA
 def set_live(*, live: bool, room_id: str = Room.DEFAULT) -> None:
     """Write the flag without participant detail (no master stage, nobody ever published)."""
     previous = get_redis().set(live_key(room_id), "1" if live else "0", ex=_ttl(), get=True)
-    _announce(room_id, previous, live)
+    _announce(room_id, str(previous) if previous is not None else None, live)
 
 
 def forget(room_id: str) -> None:
@@ -132,7 +132,7 @@ def refresh(room_id: str = Room.DEFAULT) -> bool:
     # Written through the same time-ordered state as the events, so a late event never overrides a
     # newer poll and the poll repairs any event that was lost.
     now = timezone.now()
-    known = set(get_redis().hkeys(state_key(room_id)))
+    known = {str(pid) for pid in get_redis().hkeys(state_key(room_id))}
     updates = [(pid, now, True) for pid in published] + [(pid, now, False) for pid in known - published]
     if not updates:
         set_live(live=False, room_id=room_id)

@@ -53,9 +53,9 @@ class Stage(models.Model):
         AUTO_SCALER = "auto-scaler", "auto-scaler"
 
     arn = models.CharField(max_length=200, unique=True)
-    # A stage recorded without a room (an adopted v1.1.0 stage, a shell) belongs to `default`, which
-    # the migration creates and nothing deletes.
-    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="stages", default=Room.DEFAULT)
+    # Every stage is in a room; the stages recorded before rooms existed are in `default`, which the
+    # migration creates and nothing deletes.
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="stages")
     name = models.CharField(max_length=128)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MANUAL)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ivsproject.redis import get_redis, slot_key
+from ivsproject.redis import get_redis, slot_key, text
 from stages import presence_scripts as lua
 from stages.models import Room
 
@@ -167,7 +167,7 @@ def track(
 
 def seat_of(user_id: str, *, room_id: str = DEFAULT_ROOM) -> str | None:
     """The stage id of the viewer's current seat in the room (None when the viewer has none)."""
-    value = get_redis().hget(seats_key(room_id), user_id)
+    value = text(get_redis().hget(seats_key(room_id), user_id))
     return value.split("|", 1)[0] if value else None
 
 
@@ -258,7 +258,9 @@ def page(*, room_id: str = DEFAULT_ROOM, stage_id: str, offset: int, limit: int)
     if not rows:
         return []
     values = client.hmget(seats_key(room_id), [user for user, _ in rows])
-    return [_entry(stage_id, user, float(score), value) for (user, score), value in zip(rows, values, strict=True)]
+    return [
+        _entry(stage_id, user, float(score), text(value)) for (user, score), value in zip(rows, values, strict=True)
+    ]
 
 
 def expired(*, stage_id: str, cutoff: float, limit: int = 5000) -> list[tuple[str, float]]:

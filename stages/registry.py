@@ -96,7 +96,7 @@ def load() -> StageRegistry:
     for stage in live:
         by_room.setdefault(stage.room_id, []).append(stage)
     registry = StageRegistry(
-        generation=generation,
+        generation=str(generation),
         by_id={s.stage_id: s for s in live},
         live=live,
         rooms={room_id: _room_stages(room, by_room[room_id]) for room_id, room in rooms.items()},

@@ -11,7 +11,7 @@ import secrets
 import time
 
 from ivsproject.api.exceptions import ApiError, TokenGenerationFailed
-from ivsproject.redis import get_redis, key
+from ivsproject.redis import get_redis, key, text_map
 from stages.ivs import client
 from stages.ivs.keys import generate_key_pair
 
@@ -31,7 +31,7 @@ def development_key() -> tuple[str, str]:
     """
     redis = get_redis()
     record_key = key(*_DEV_KEY)
-    record = redis.hgetall(record_key)
+    record = text_map(redis.hgetall(record_key))
     if record:
         return record["private_pem"], record["arn"]
     lock_key = key(*_DEV_KEY, "lock")
@@ -46,7 +46,7 @@ def development_key() -> tuple[str, str]:
     deadline = time.monotonic() + _DEV_KEY_WAIT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(0.05)
-        record = redis.hgetall(record_key)
+        record = text_map(redis.hgetall(record_key))
         if record:
             return record["private_pem"], record["arn"]
     raise TokenGenerationFailed(details={"reason": "timed out waiting for the development signing key"})

@@ -16,7 +16,7 @@ import secrets
 import string
 from datetime import UTC, datetime
 
-from ivsproject.redis import LuaScript, get_redis, key, slot_key
+from ivsproject.redis import LuaScript, get_redis, key, slot_key, text_map
 
 ACCOUNT_ID = "123456789012"
 _ALPHANUMERIC = string.ascii_letters + string.digits
@@ -103,12 +103,12 @@ def create_stage(region: str, *, name: str, tags: dict[str, str], max_stages: in
     keys = [ns(region, "stages"), ns(region, "stage", stage_id), ns(region, "seq")]
     if not _CREATE_STAGE(keys=keys, args=[max_stages, stage_id, *flat]):
         raise AwsError("ServiceQuotaExceededException", f"Limit of {max_stages} stages per region exceeded")
-    return get_redis().hgetall(ns(region, "stage", stage_id))
+    return text_map(get_redis().hgetall(ns(region, "stage", stage_id)))
 
 
 def get_stage(arn: str) -> tuple[str, dict[str, str]]:
     region, stage_id = parse_arn(arn, "stage")
-    record = get_redis().hgetall(ns(region, "stage", stage_id))
+    record = text_map(get_redis().hgetall(ns(region, "stage", stage_id)))
     if not record:
         raise AwsError("ResourceNotFoundException", f"Stage {arn} not found")
     return region, record
@@ -120,14 +120,18 @@ def list_stages(region: str, *, start: int, limit: int) -> tuple[list[dict[str, 
     ids = r.zrangebyscore(ns(region, "stages"), start, "+inf", start=0, num=limit + 1, withscores=True)
     page, more = ids[:limit], ids[limit:]
     pipe = r.pipeline(transaction=False)
-    for stage_id, _score in page:
-        pipe.hgetall(ns(region, "stage", stage_id))
-    records = [rec for rec in pipe.execute() if rec]
+    for member in page:  # (stage id, score) pairs
+        pipe.hgetall(ns(region, "stage", str(member[0])))
+    records = [text_map(rec) for rec in pipe.execute() if rec]
     return records, (int(more[0][1]) if more else None)
 
 
+def _flat(fields: dict[str, str]) -> list[str]:
+    return [item for pair in fields.items() for item in pair]
+
+
 def update_stage(region: str, stage_id: str, **fields: str) -> None:
-    get_redis().hset(ns(region, "stage", stage_id), mapping=fields)
+    get_redis().hset(ns(region, "stage", stage_id), items=_flat(fields))
 
 
 def count_stages(region: str) -> int:
@@ -140,7 +144,7 @@ def delete_stage(region: str, record: dict[str, str]) -> None:
     if r.scard(ns(region, "stage", stage_id, "replications")):
         raise AwsError("ConflictException", "Stage has an active participant replication; stop it first")
     for participant_id in r.smembers(ns(region, "stage", stage_id, "connected")):
-        leave(region, stage_id, participant_id)
+        leave(region, stage_id, str(participant_id))
     doomed = [ns(region, "stage", stage_id, part) for part in ("connected", "revoked", "sessions", "replications")]
     for session_id in r.zrange(ns(region, "stage", stage_id, "sessions"), 0, -1):
         pids = r.zrange(ns(region, "session", session_id, "participants"), 0, -1)
@@ -261,11 +265,11 @@ def connected_participant(region: str, record: dict[str, str], participant_id: s
 
 
 def get_participant(region: str, session_id: str, participant_id: str) -> dict[str, str] | None:
-    return get_redis().hgetall(ns(region, "participant", session_id, participant_id)) or None
+    return text_map(get_redis().hgetall(ns(region, "participant", session_id, participant_id))) or None
 
 
 def update_participant(region: str, session_id: str, participant_id: str, **fields: str) -> None:
-    get_redis().hset(ns(region, "participant", session_id, participant_id), mapping=fields)
+    get_redis().hset(ns(region, "participant", session_id, participant_id), items=_flat(fields))
 
 
 def session_participants(region: str, session_id: str) -> list[dict[str, str]]:
@@ -273,8 +277,8 @@ def session_participants(region: str, session_id: str) -> list[dict[str, str]]:
     pids = r.zrange(ns(region, "session", session_id, "participants"), 0, -1)
     pipe = r.pipeline(transaction=False)
     for pid in pids:
-        pipe.hgetall(ns(region, "participant", session_id, pid))
-    return [rec for rec in pipe.execute() if rec]
+        pipe.hgetall(ns(region, "participant", session_id, str(pid)))
+    return [text_map(rec) for rec in pipe.execute() if rec]
 
 
 def stage_sessions(region: str, stage_id: str) -> list[dict[str, str]]:
@@ -282,18 +286,18 @@ def stage_sessions(region: str, stage_id: str) -> list[dict[str, str]]:
     r = get_redis()
     pipe = r.pipeline(transaction=False)
     for session_id in r.zrevrange(ns(region, "stage", stage_id, "sessions"), 0, -1):
-        pipe.hgetall(ns(region, "session", session_id))
-    return [rec for rec in pipe.execute() if rec]
+        pipe.hgetall(ns(region, "session", str(session_id)))
+    return [text_map(rec) for rec in pipe.execute() if rec]
 
 
 def get_session(region: str, stage_id: str, session_id: str) -> dict[str, str] | None:
-    record = get_redis().hgetall(ns(region, "session", session_id))
+    record = text_map(get_redis().hgetall(ns(region, "session", session_id)))
     return record if record and record.get("stageId") == stage_id else None
 
 
 # --- participant replication ----------------------------------------------------------------
 def replications(region: str, source_stage_id: str, participant_id: str) -> dict[str, dict[str, str]]:
-    raw = get_redis().hgetall(ns(region, "replicas", source_stage_id, participant_id))
+    raw = text_map(get_redis().hgetall(ns(region, "replicas", source_stage_id, participant_id)))
     return {dest: json.loads(value) for dest, value in raw.items()}
 
 
@@ -353,7 +357,7 @@ def import_public_key(region: str, *, name: str, material: str, fingerprint: str
 
 def get_public_key(arn: str) -> dict[str, str]:
     region, key_id = parse_arn(arn, "public-key")
-    record = get_redis().hgetall(ns(region, "key", key_id))
+    record = text_map(get_redis().hgetall(ns(region, "key", key_id)))
     if not record:
         raise AwsError("ResourceNotFoundException", f"Public key {arn} not found")
     return record
@@ -361,7 +365,8 @@ def get_public_key(arn: str) -> dict[str, str]:
 
 def list_public_keys(region: str) -> list[dict[str, str]]:
     r = get_redis()
-    return [rec for key_id in r.zrange(ns(region, "keys"), 0, -1) if (rec := r.hgetall(ns(region, "key", key_id)))]
+    keys = r.zrange(ns(region, "keys"), 0, -1)
+    return [rec for key_id in keys if (rec := text_map(r.hgetall(ns(region, "key", str(key_id)))))]
 
 
 def delete_public_key(arn: str) -> None:

@@ -37,7 +37,7 @@ def _signer() -> dict[str, str]:
         # NX: when two processes race, both end up using whichever pair landed first.
         r.set(signer_key, json.dumps({"private": private_pem, "public": public_pem}), nx=True)
         raw = r.get(signer_key)
-    return json.loads(raw)
+    return json.loads(str(raw))
 
 
 def sign(

@@ -44,6 +44,7 @@ class Migration(migrations.Migration):
                 related_name="stages",
                 to="stages.room",
             ),
+            preserve_default=False,
         ),
         migrations.AddIndex(
             model_name="stage",

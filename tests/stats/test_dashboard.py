@@ -102,7 +102,9 @@ def test_dashboard_query_count_does_not_grow_with_stages(client, staff, master_s
 
     with_one_stage = queries()
     for i in range(5):
-        Stage.objects.create(arn=f"arn:aws:ivs:ap-northeast-1:123456789012:stage/extra{i}", name=f"extra-{i}")
+        Stage.objects.create(
+            arn=f"arn:aws:ivs:ap-northeast-1:123456789012:stage/extra{i}", name=f"extra-{i}", room_id="default"
+        )
     with_six_stages = queries()
 
     assert len(with_six_stages) == len(with_one_stage), with_six_stages
