@@ -23,6 +23,7 @@ from django.db import (
 )
 from prometheus_client import Counter
 
+from ivsproject.groupcommit import GroupCommit, GroupCommitTimeout
 from stages.models import Stage
 from viewers.models import ViewerSession
 
@@ -39,7 +40,7 @@ def insert_open(*, user_id: str, stage: Stage, participant_id: str, at: datetime
     instance, pre/post-save machinery and SQL compiler were ~100 µs of CPU of the ~300 µs the
     INSERT cost per viewer token. Columns come from the model; values are adapted by the backend,
     so SQLite works as PostgreSQL does. On PostgreSQL, concurrent joins of one process share one
-    statement and one commit (`GroupCommit`).
+    statement and one commit (`_JOINS`, a `GroupCommit`).
     """
     when = connection.ops.adapt_datetimefield_value(at)
     params: list[Any] = [user_id, stage.pk, participant_id, when, when, "", 0.0]
@@ -52,7 +53,11 @@ def insert_open(*, user_id: str, stage: Stage, participant_id: str, at: datetime
             return False
         return True
     if connection.vendor == "postgresql":
-        return _JOINS.submit(params)
+        try:
+            return _JOINS.submit(params)
+        except GroupCommitTimeout as exc:
+            # The database is too slow to take the join: answered as the database being away (503).
+            raise OperationalError(str(exc)) from exc
     return _insert_one(params)
 
 
@@ -70,22 +75,26 @@ def _insert_many(batch: list[list[Any]]) -> list[bool | Exception]:
     an open session. `ON CONFLICT DO NOTHING` covers the unique constraints only: any other error
     (a stage deleted meanwhile, say) sends every row through `_insert_one`, so each join gets its
     own answer and one bad row never fails the others."""
-    if len(batch) == 1:
-        return [_outcome(_insert_one, batch[0])]
-    sql = _insert_sql(rows=len(batch), returning_new=True)
-    flat = [value for params in batch for value in params]
     try:
-        written = collections.Counter(_reconnecting(lambda: _execute_autocommit(sql, flat, returning=True)))
-    except (OperationalError, InterfaceError) as exc:
-        return [exc] * len(batch)  # the database is away: every join in the statement failed
-    except DatabaseError:
-        return [_outcome(_insert_one, params) for params in batch]
-    outcomes: list[bool | Exception] = []
-    for params in batch:
-        row = (params[0], params[1])
-        outcomes.append(written[row] > 0)  # the same viewer twice in one batch: the first one wins
-        written[row] -= 1
-    return outcomes
+        if len(batch) == 1:
+            return [_outcome(_insert_one, batch[0])]
+        sql = _insert_sql(rows=len(batch), returning_new=True)
+        flat = [value for params in batch for value in params]
+        try:
+            written = collections.Counter(_reconnecting(lambda: _execute_autocommit(sql, flat, returning=True)))
+        except (OperationalError, InterfaceError) as exc:
+            return [exc] * len(batch)  # the database is away: every join in the statement failed
+        except DatabaseError:
+            return [_outcome(_insert_one, params) for params in batch]
+        outcomes: list[bool | Exception] = []
+        for params in batch:
+            row = (params[0], params[1])
+            outcomes.append(written[row] > 0)  # the same viewer twice in one batch: the first one wins
+            written[row] -= 1
+        return outcomes
+    finally:
+        GROUP_INSERTS.labels("statements").inc()
+        GROUP_INSERTS.labels("rows").inc(len(batch))
 
 
 def _outcome(insert: Callable[[list[Any]], bool], params: list[Any]) -> bool | Exception:
@@ -106,79 +115,17 @@ def _reconnecting(run: Callable[[], _T]) -> _T:
         return run()
 
 
-class GroupCommit:
-    """Group commit within one process: a join arriving while another thread's INSERT is in flight
-    waits, and the next INSERT carries every join waiting then (up to `limit`) in one statement and
-    one commit. Nothing is acknowledged before its commit: each caller returns only once the
-    statement that holds its row has committed, so durability is exactly a single INSERT's.
-
-    Why (bench/, issue 7): each viewer token was one autocommit INSERT — one round trip, one WAL
-    flush, one plan/execute in PostgreSQL (~180 µs of its CPU, ~80 µs of ours). In a flash crowd the
-    joins queue behind one another anyway; batched, a row costs PostgreSQL ~70 µs at 4 rows and ~35
-    µs at 16, and the round trip is shared. A lone join goes straight through (no timer, no extra
-    thread): the caller that finds nothing in flight leads, and on finishing hands the lead to the
-    first waiting caller, so no request ever flushes more than one batch.
-    """
-
-    def __init__(self, flush: Callable[[list[list[Any]]], list[bool | Exception]], limit: int) -> None:
-        self._flush, self._limit = flush, limit
-        self._lock = threading.Lock()
-        self._queue: list[_Waiter] = []
-        self._leading = False
-
-    def submit(self, params: list[Any]) -> bool:
-        me = _Waiter(params)
-        with self._lock:
-            self._queue.append(me)
-            lead, self._leading = not self._leading, True
-        if not lead:
-            me.ready.wait()
-            if not me.leads:
-                return me.result()
-        with self._lock:  # the leader is always at the head of the queue
-            batch, self._queue[: self._limit] = self._queue[: self._limit], []
-        outcomes: list[bool | Exception] = []
-        try:
-            outcomes = self._flush([waiter.params for waiter in batch])
-        except Exception as exc:
-            outcomes = [exc] * len(batch)
-        finally:
-            for waiter, outcome in zip(batch, outcomes or [RuntimeError("not written")] * len(batch), strict=True):
-                waiter.outcome = outcome
-                if waiter is not me:
-                    waiter.ready.set()
-            with self._lock:
-                if self._queue:
-                    self._queue[0].leads = True
-                    self._queue[0].ready.set()
-                else:
-                    self._leading = False
-        GROUP_INSERTS.labels("statements").inc()
-        GROUP_INSERTS.labels("rows").inc(len(batch))
-        return me.result()
-
-
-class _Waiter:
-    __slots__ = ("leads", "outcome", "params", "ready")
-
-    def __init__(self, params: list[Any]) -> None:
-        self.params = params
-        self.ready = threading.Event()
-        self.leads = False
-        self.outcome: bool | Exception = False
-
-    def result(self) -> bool:
-        if isinstance(self.outcome, Exception):
-            raise self.outcome
-        return self.outcome
-
-
 GROUP_INSERTS = Counter(
     "ivs_session_inserts_total", "Session INSERTs of viewer joins on PostgreSQL (rows / statements = batch)", ["kind"]
 )
-# Rows per statement at most: at 32 a row costs PostgreSQL little more than at 16, and the
-# statement stays a few kB.
-_JOINS = GroupCommit(_insert_many, limit=32)
+# Group commit of viewer joins (PostgreSQL). Why: each viewer token was one autocommit INSERT — one
+# round trip, one WAL flush, one plan/execute in PostgreSQL. In a flash crowd the joins queue behind
+# one another anyway; batched, a row costs PostgreSQL a fraction of that and the round trip is
+# shared, while each join is still answered only after the commit that holds its row (durability
+# exactly a single INSERT's). At most 32 rows per statement: at 32 a row costs PostgreSQL little
+# more than at 16, and the statement stays a few kB. A waiting join gives up after 10 s, far beyond
+# a healthy commit, rather than hold a web thread for a database that no longer answers.
+_JOINS: GroupCommit[list[Any], bool] = GroupCommit(_insert_many, limit=32, timeout=10.0)
 
 
 def _execute_autocommit(sql: str, params: list[Any], *, returning: bool = False) -> list[tuple[Any, ...]]:

@@ -1,6 +1,6 @@
-"""Group commit of viewer joins (viewers.sessions.GroupCommit) on PostgreSQL: joins that arrive while
-another join's INSERT is in flight share the next statement and commit — and each is answered only
-after that commit, with its own outcome."""
+"""Group commit of viewer joins on PostgreSQL (viewers.sessions, on ivsproject.groupcommit): joins
+that arrive while another join's INSERT is in flight share the next statement and commit — and each
+is answered only after that commit, with its own outcome."""
 
 import threading
 import time
@@ -71,7 +71,7 @@ def _in_threads(lock, count, work):
     _wait(lambda: lock.waiting() == 1)
     for thread in threads[1:]:
         thread.start()
-    _wait(lambda: len(sessions._JOINS._queue) == count - 1)
+    _wait(lambda: sessions._JOINS.pending == count - 1)
     return threads, results
 
 
@@ -149,3 +149,39 @@ def test_a_lone_join_is_written_at_once_by_its_own_statement(master_stage):
     assert sessions.insert_open(user_id="alone", stage=master_stage, participant_id="p", at=timezone.now())
     assert _inserts("statements") - statements == 1
     assert ViewerSession.objects.filter(user_id="alone").exists()
+
+
+def test_a_join_that_waits_past_the_timeout_is_withdrawn_and_answered_as_the_database_away(master_stage, monkeypatch):
+    from django.db import OperationalError
+    from django.utils import timezone
+
+    monkeypatch.setattr(sessions._JOINS, "timeout", 0.05)
+
+    def join(i):
+        return sessions.insert_open(user_id=f"slow-{i}", stage=master_stage, participant_id="p", at=timezone.now())
+
+    with TableLock() as lock:
+        results = [None] * 3
+
+        def run(i):
+            try:
+                results[i] = join(i)
+            except Exception as exc:
+                results[i] = exc
+            finally:
+                connections.close_all()
+
+        leader = threading.Thread(target=run, args=(0,))
+        leader.start()
+        _wait(lambda: lock.waiting() == 1)  # its INSERT waits on the lock until released below
+        followers = [threading.Thread(target=run, args=(i,)) for i in (1, 2)]
+        for thread in followers:
+            thread.start()
+        _joined(followers)  # they give up while the lock is still held
+        assert [type(r) for r in results[1:]] == [OperationalError, OperationalError]
+        assert all("withdrawn" in str(r) for r in results[1:])
+        assert sessions._JOINS.pending == 0
+        lock.release()
+        _joined([leader])
+    assert results[0] is True
+    assert list(ViewerSession.objects.values_list("user_id", flat=True)) == ["slow-0"]
