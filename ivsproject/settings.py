@@ -204,7 +204,23 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options.setdefault("connect_timeout", 2)
+    # Parameters travel apart from the SQL, bound by PostgreSQL: psycopg quotes no value into the
+    # statement and the server parses no literal, for the ORM's queries and the hot raw ones alike
+    # (viewers.sessions), all through Django's cursors, execute wrappers and SQL logging. Binding
+    # alone leaves no state in the server connection, so it is safe behind any pooler. A statement
+    # carries at most 65,535 parameters then (bulk writes go in batches of 1,000 rows).
+    _db_options.setdefault("server_side_binding", True)
+    # Prepared statements: a statement run 5 times on a connection (psycopg's threshold) is kept
+    # parsed and planned by the server from then on — the viewer join's INSERT above all.
+    # DATABASE_PREPARED_STATEMENTS=false turns them off behind a pooler that moves a client between
+    # server connections (PgBouncer in transaction mode, RDS Proxy, which pins a client that
+    # prepares): a prepared statement lives in one server connection.
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        _db_options.setdefault("prepare_threshold", 5)
+    else:
+        _db_options["prepare_threshold"] = None
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:

@@ -11,16 +11,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db import (
-    DEFAULT_DB_ALIAS,
-    DatabaseError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    connection,
-    connections,
-    transaction,
-)
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 from prometheus_client import Counter
 
 from ivsproject.groupcommit import GroupCommit, GroupCommitTimeout
@@ -129,41 +122,44 @@ _JOINS: GroupCommit[list[Any], bool] = GroupCommit(_insert_many, limit=32, timeo
 
 
 def _execute_autocommit(sql: str, params: list[Any], *, returning: bool = False) -> list[tuple[Any, ...]]:
-    """One statement outside any transaction; on PostgreSQL as a prepared statement. Returns the
-    rows of a `RETURNING` statement when `returning`.
+    """One statement outside any transaction; returns the rows of a `RETURNING` statement when
+    `returning`.
 
-    Why (bench/, issue 7): Django's psycopg cursors bind parameters on the client — each call parses
-    the SQL for placeholders, quotes every value and makes PostgreSQL parse and plan the INSERT
-    again: ~60 µs of client and ~30 µs of server CPU per viewer token. A server-binding cursor with
-    `prepare=True` sends only the values after the first time (per connection). Errors still come
-    out as Django's (IntegrityError, OperationalError) and mark the connection as Django does.
+    Through Django's own cursor, so execute wrappers, SQL logging and APM see it. On PostgreSQL the
+    settings bind parameters on the server and prepare a statement once it recurs (`DATABASES`
+    OPTIONS `server_side_binding`, `prepare_threshold`): the INSERT is not parsed and planned again
+    per viewer token, nor are its values quoted into the SQL by the client.
     """
-    db = connections[DEFAULT_DB_ALIAS]
-    if db.vendor != "postgresql":
-        with db.cursor() as django_cursor:
-            django_cursor.execute(sql, params)
-            return list(django_cursor.fetchall()) if returning else []
-    cursor = _server_cursor(db)
-    with db.wrap_database_errors:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall() if returning else []
+    cursor = _cursor()
+    cursor.execute(sql, params)
+    return list(cursor.fetchall()) if returning else []
 
 
-def _server_cursor(db: Any) -> Any:
-    """This thread's server-binding psycopg cursor on its PostgreSQL connection (Django's
-    connections are per thread). Reused while its connection lives: a new cursor per statement cost
-    ~60 µs more; a new connection replaces it."""
-    db.ensure_connection()
-    raw = db.connection
-    cursor = getattr(_PREPARED, "cursor", None)
-    if cursor is None or cursor.connection is not raw or cursor.closed:
-        import psycopg
+def _cursor() -> Any:
+    """This thread's Django cursor, kept while its connection lives.
 
-        cursor = _PREPARED.cursor = psycopg.Cursor(raw)
-    return cursor
+    Why: a new cursor per statement cost about as much again as running the prepared INSERT —
+    psycopg looks up how to send each parameter's type afresh for every new cursor. A kept cursor
+    still goes through Django's wrapper on every execute (execute wrappers, error translation); a
+    new one is made when SQL logging is switched on or off (Django picks the logging wrapper when
+    it makes a cursor) and after a new connection (`connection_created`)."""
+    connection.ensure_connection()  # reconnecting drops the old connection's cursor (below)
+    logged = connection.queries_logged
+    kept = getattr(_KEPT, "cursor", None)
+    if kept is None or kept[0] != logged:
+        if kept is not None:
+            kept[1].close()
+        kept = _KEPT.cursor = (logged, connection.cursor())
+    return kept[1]
 
 
-_PREPARED = threading.local()
+_KEPT = threading.local()
+
+
+@receiver(connection_created)
+def _drop_kept_cursor(sender: Any, **kwargs: Any) -> None:
+    """Connections are per thread, and so is the kept cursor: the new connection's thread drops it."""
+    _KEPT.cursor = None
 
 
 _INSERT_FIELDS = (
@@ -331,10 +327,10 @@ def _update_open_from_values(
 
 
 def _execute_server_bound(sql: str, params: list[Any]) -> int:
-    """One statement on this thread's PostgreSQL connection with server-side parameter binding
-    (inside the current transaction, if any); returns the row count."""
-    db = connections[DEFAULT_DB_ALIAS]
-    cursor = _server_cursor(db)
-    with db.wrap_database_errors:
-        cursor.execute(sql, params)
-        return int(cursor.rowcount)
+    """One statement on this thread's connection (inside the current transaction, if any); returns
+    the row count. PostgreSQL binds the parameters itself (`server_side_binding`): psycopg's
+    client-side binding would quote every one of a batch's thousands of values into the SQL and
+    make the server parse them all again."""
+    cursor = _cursor()
+    cursor.execute(sql, params)
+    return int(cursor.rowcount)
