@@ -145,12 +145,17 @@ def _create_where_wanted(
     order = sorted(wanted, key=lambda r: (by_room[r].demand == 0, -by_room[r].demand, r))
     plan: list[str] = []
     remaining = {r: min(wanted[r], room_left[r]) for r in order}
-    while account_left > 0 and any(remaining.values()):
-        for room_id in order:
-            if remaining[room_id] > 0 and account_left > 0:
-                plan.append(room_id)
-                remaining[room_id] -= 1
-                account_left -= 1
+    # Refusing rooms are served to the end before a merely hot room gets a stage: one shared round
+    # would hand a hot room a stage a refusing room still needed.
+    refusing = [r for r in order if by_room[r].demand]
+    hot_only = [r for r in order if not by_room[r].demand]
+    for tier in (refusing, hot_only):
+        while account_left > 0 and any(remaining[r] for r in tier):
+            for room_id in tier:
+                if remaining[room_id] > 0 and account_left > 0:
+                    plan.append(room_id)
+                    remaining[room_id] -= 1
+                    account_left -= 1
     blocked: list[Decision] = []
     for room_id in order:
         where = "" if room_id == Room.DEFAULT else f"room {room_id}: "
