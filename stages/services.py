@@ -233,6 +233,20 @@ def stages_sync(*, dry_run: bool = False) -> SyncReport:
     for arn, remote in in_ivs.items():
         if arn in registry:
             local = registry[arn]
+            if local.room_id not in rooms:
+                # Recorded for a room deleted while the stage was being created: no viewer is ever
+                # seated on it and nothing else would delete it.
+                report.orphaned.append(arn)
+                if not dry_run:
+                    try:
+                        ivs.delete_stage(arn=arn)
+                    except NotFound:
+                        pass
+                    except ApiError as exc:
+                        report.errors.append(f"{arn}: {exc.message}")
+                        continue
+                    stage_mark_deleted(stage=local)
+                continue
             if local.tags != remote.tags or local.name != remote.name:
                 report.updated.append(arn)
                 if not dry_run:

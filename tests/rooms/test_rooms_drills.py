@@ -207,3 +207,28 @@ def test_deleting_a_room_that_ivs_half_deleted_is_a_503_then_completes_once(
     assert api.get("/api/rooms/r1").status_code == 404
     assert api.delete("/api/rooms/r1").status_code == 404
     assert watched() == done
+
+
+def test_a_stage_recorded_for_a_room_deleted_meanwhile_is_deleted_by_the_next_reconcile(api, master_stage, monkeypatch):
+    """A stage of the room is being created (the operator's POST /api/stage, or the autoscaler)
+    while the room is deleted: the stage lands in the registry of a room that no longer exists,
+    where nothing would ever seat a viewer or delete it. The next reconcile deletes it."""
+    from stages import rooms
+
+    api.post("/api/rooms", {"roomId": "r1"})
+
+    def room_deleted_meanwhile(created):
+        rooms.room_delete(room_id="r1")
+
+    monkeypatch.setattr(services, "after_ivs_create", room_deleted_meanwhile)
+    api.post("/api/stage", {"name": "late", "roomId": "r1"})
+    monkeypatch.undo()
+    [late] = stages_in_ivs("r1")
+    assert Stage.objects.get(arn=late.arn).status == Stage.Status.ACTIVE  # recorded, in a deleted room
+
+    report = reconcile("tick")
+
+    assert late.arn in report
+    assert stages_in_ivs("r1") == []
+    assert Stage.objects.get(arn=late.arn).status == Stage.Status.DELETED
+    assert reconcile("tick") == ""
