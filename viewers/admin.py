@@ -5,8 +5,10 @@ from typing import Any
 from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from ivsproject.api.exceptions import ApiError
+from stages.admin import RoomFilter
 from viewers.lifecycle import viewer_disconnect
 from viewers.models import ViewerSession
 from viewers.selectors import format_duration
@@ -27,10 +29,23 @@ class ActiveFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SessionRoomFilter(RoomFilter):
+    room_field = "stage__room"
+
+
 @admin.register(ViewerSession)
 class ViewerSessionAdmin(admin.ModelAdmin):
-    list_display = ("user_id", "stage", "joined_at", "last_heartbeat", "left_at", "leave_reason", "watch_time")
-    list_filter = (ActiveFilter, "stage", "leave_reason")
+    list_display = (
+        "user_id",
+        "room_display",
+        "stage",
+        "joined_at",
+        "last_heartbeat",
+        "left_at",
+        "leave_reason",
+        "watch_time",
+    )
+    list_filter = (ActiveFilter, SessionRoomFilter, "stage", "leave_reason")
     search_fields = ("user_id", "participant_id")
     list_select_related = ("stage",)
     readonly_fields = [f.name for f in ViewerSession._meta.fields]
@@ -41,6 +56,11 @@ class ViewerSessionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # sessions are the durable watch-time record
+
+    # The stage is fetched with the session (list_select_related) and holds the roomId: no query per row.
+    @admin.display(description=_("直播間"), ordering="stage__room")
+    def room_display(self, session: ViewerSession) -> str:
+        return session.stage.room_id
 
     @admin.display(description="watch time")
     def watch_time(self, session: ViewerSession) -> str:

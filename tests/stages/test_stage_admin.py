@@ -65,3 +65,42 @@ def test_admin_sync_action(staff_client, master_stage):
 def test_admin_requires_staff(client, master_stage):
     response = client.get("/admin/stages/stage/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_stages_show_their_room_and_filter_by_it(staff_client, master_stage):
+    from stages.rooms import room_create, room_delete
+
+    room_create(room_id="seller-1")
+    room_create(room_id="gone")
+    stage_create(name="seller-extra", room_id="seller-1")
+    room_delete(room_id="gone")
+
+    every = staff_client.get("/admin/stages/stage/").content.decode()
+    assert '<td class="field-room_display">seller-1</td>' in every
+    assert '<td class="field-room_display">default</td>' in every
+    assert "gone（已刪除）" in every  # a deleted room is still offered, marked
+
+    one = staff_client.get("/admin/stages/stage/", {"room": "seller-1"}).content.decode()
+    assert "seller-extra" in one and "seller-1-master" in one and "master-stage" not in one
+    history = staff_client.get("/admin/stages/stage/", {"room": "gone"}).content.decode()
+    assert "gone-master" in history and "seller-extra" not in history
+
+
+def test_admin_create_stage_in_a_room(staff_client, master_stage):
+    from stages.rooms import room_create
+
+    room_create(room_id="seller-1")
+    response = staff_client.post("/admin/stages/stage/add/", {"name": "in-room", "room": "seller-1"})
+    assert response.status_code == 302
+    stage = Stage.objects.get(name="in-room")
+    assert stage.room_id == "seller-1" and stage.tags["Room"] == "seller-1"
+
+
+def test_admin_create_stage_offers_only_live_rooms(staff_client, master_stage):
+    from stages.rooms import room_create, room_delete
+
+    room_create(room_id="gone")
+    room_delete(room_id="gone")
+    response = staff_client.post("/admin/stages/stage/add/", {"name": "late", "room": "gone"})
+    assert response.status_code == 200 and "errorlist" in response.content.decode()
+    assert not Stage.objects.filter(name="late").exists()

@@ -50,3 +50,20 @@ def test_cleanup_viewers_command_reports_what_it_did(api, master_stage, settings
     call_command("cleanup_viewers", stdout=out)
     assert "expired: 1" in out.getvalue() and "sessions_closed: 1" in out.getvalue()
     assert ViewerSession.objects.get(user_id="dave").leave_reason == "timeout"
+
+
+def test_sessions_show_their_room_and_filter_by_it(staff_client, api, master_stage):
+    from stages.rooms import room_create
+
+    room_create(room_id="seller-1")
+    api.post("/api/token/viewer", {"userId": "in-default"})
+    api.post("/api/token/viewer", {"userId": "in-seller", "roomId": "seller-1"})
+
+    every = staff_client.get("/admin/viewers/viewersession/").content.decode()
+    assert '<td class="field-room_display">seller-1</td>' in every
+    assert '<td class="field-room_display">default</td>' in every
+
+    seller = staff_client.get("/admin/viewers/viewersession/", {"room": "seller-1"}).content.decode()
+    assert "in-seller" in seller and "in-default" not in seller
+    default = staff_client.get("/admin/viewers/viewersession/", {"room": "default"}).content.decode()
+    assert "in-default" in default and "in-seller" not in default
