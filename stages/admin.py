@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from ivsproject.api.exceptions import ApiError, NotFound
-from stages import overview, rooms, services
+from stages import overview, registry, rooms, services
 from stages.models import ROOM_ID_PATTERN, Room, Stage
 from stages.selectors import live_rooms, master_stage, viewer_counts
 from stages.serializers import STAGE_NAME_RE, TagsField
@@ -238,10 +238,21 @@ class RoomCreateForm(forms.Form):
 _UNKNOWN = object()
 
 
+def rooms_now() -> dict[str, dict[str, Any]]:
+    """Every live room as the API shows it, by roomId, as the database has them now.
+
+    Why the reload: `rooms_all` takes its list of rooms from this process's registry copy, so a copy
+    older than a change made elsewhere (another process, the shell) would list a deleted room or
+    miss a new one. An operator's page is not a hot path; two queries buy the current list.
+    """
+    registry.load()
+    return {r["roomId"]: r for r in overview.rooms_all()}
+
+
 def attach_overviews(rows: list[Any]) -> None:
     """Each room's host flag, viewers and stages, in one Redis round trip however many rooms: the
     overview reads the rooms' stages from the process's registry copy."""
-    live = {r["roomId"]: r for r in overview.rooms_all()} if any(r.deleted_at is None for r in rows) else {}
+    live = rooms_now() if any(r.deleted_at is None for r in rows) else {}
     for room in rows:
         room.overview = live.get(room.room_id) if room.deleted_at is None else None
 
