@@ -1,5 +1,8 @@
-"""Shared error handling for stage commands: ApiError → CommandError (clear message, exit 1)."""
+"""Shared parts of the stage and room commands: ApiError → CommandError (clear message, exit 1),
+`--tag KEY=VALUE` options and plain-text tables."""
 
+import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -14,3 +17,25 @@ class StageCommand(BaseCommand):
         except ApiError as exc:
             detail = f" {exc.details}" if exc.details else ""
             raise CommandError(f"{exc.code}: {exc.message}{detail}") from exc
+
+    def write_table(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        table = [list(header), *(list(row) for row in rows)]
+        widths = [max(_width(row[i]) for row in table) for i in range(len(header))]
+        for row in table:
+            self.stdout.write("  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row)).rstrip())
+
+
+def _width(text: str) -> int:
+    # Room and stage names are often Chinese: a wide character takes two columns in a terminal.
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def tag_options(items: list[str]) -> dict[str, str]:
+    """`--tag KEY=VALUE` options as a dict (the API's tag rules are checked by the caller's serializer)."""
+    tags = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise CommandError(f"--tag {item!r}: expected KEY=VALUE")
+        tags[name] = value
+    return tags

@@ -1,6 +1,6 @@
 from stages.management.commands._base import StageCommand
-from stages.models import Stage
-from stages.selectors import viewer_counts
+from stages.models import Room, Stage
+from stages.selectors import room_or_404, validate_room_id, viewer_counts
 
 
 class Command(StageCommand):
@@ -8,16 +8,34 @@ class Command(StageCommand):
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--all", action="store_true", help="include deleted stages")
+        parser.add_argument("--room", metavar="ROOM_ID", help="only the stages of this room")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        stages = list(Stage.objects.all() if options["all"] else Stage.objects.exclude(status=Stage.Status.DELETED))
-        counts = viewer_counts(stages)
-        rows = [("NAME", "ROLE", "STATUS", "VIEWERS", "CREATED", "ARN")]
-        rows += [
-            (s.name, s.role, s.status, str(counts[s.arn]), s.created_at.strftime("%Y-%m-%d %H:%M:%S"), s.arn)
-            for s in stages
-        ]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        for row in rows:
-            self.stdout.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        self.stdout.write(f"{len(stages)} stage(s)")
+        stages = Stage.objects.all() if options["all"] else Stage.objects.exclude(status=Stage.Status.DELETED)
+        if options["room"] is not None:
+            if options["all"]:
+                # With --all a deleted room is fine too: its stages are the history asked for.
+                room_id = validate_room_id(options["room"])
+                if not Room.objects.filter(room_id=room_id).exists():
+                    room_or_404(room_id)  # the API's 404 for a room that never existed
+            else:
+                room_id = room_or_404(options["room"]).room_id
+            stages = stages.filter(room_id=room_id)
+        listed = list(stages)
+        counts = viewer_counts(listed)
+        self.write_table(
+            ("NAME", "ROOM", "ROLE", "STATUS", "VIEWERS", "CREATED", "ARN"),
+            [
+                (
+                    s.name,
+                    s.room_id,
+                    s.role,
+                    s.status,
+                    str(counts[s.arn]),
+                    s.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    s.arn,
+                )
+                for s in listed
+            ],
+        )
+        self.stdout.write(f"{len(listed)} stage(s)")
