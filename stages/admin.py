@@ -250,8 +250,8 @@ def rooms_now() -> dict[str, dict[str, Any]]:
 
 
 def attach_overviews(rows: list[Any]) -> None:
-    """Each room's host flag, viewers and stages, in one Redis round trip however many rooms: the
-    overview reads the rooms' stages from the process's registry copy."""
+    """Each room's host flag, viewers and stages: the same few queries and one Redis round trip
+    however many rooms, as the overview reads the rooms' stages from the registry copy."""
     live = rooms_now() if any(r.deleted_at is None for r in rows) else {}
     for room in rows:
         room.overview = live.get(room.room_id) if room.deleted_at is None else None
