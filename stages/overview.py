@@ -44,11 +44,15 @@ def stage_row(stage: Stage, counts: dict[str, int]) -> dict[str, Any]:
 
 
 def rooms_all() -> list[dict[str, Any]]:
-    """Every live room, oldest first (`default` included)."""
-    rooms = sorted(current_registry().rooms.values(), key=lambda r: (r.room.created_at, r.room.room_id))
-    _stages, counts, flags = live_stages_counted(*(hostlive.live_key(r.room.room_id) for r in rooms))
-    current = current_registry()  # the copy the counts were read under (reloaded if it was stale)
-    return [_room(current.rooms.get(r.room.room_id, r), counts, flag) for r, flag in zip(rooms, flags, strict=True)]
+    """Every live room, oldest first (`default` included). The rooms are those of the registry copy
+    the counts were read under: a copy found stale in that read is reloaded, and read again."""
+    for _attempt in range(2):
+        current = current_registry()
+        rooms = sorted(current.rooms.values(), key=lambda r: (r.room.created_at, r.room.room_id))
+        _stages, counts, flags = live_stages_counted(*(hostlive.live_key(r.room.room_id) for r in rooms))
+        if current_registry() is current:
+            break
+    return [_room(r, counts, flag) for r, flag in zip(rooms, flags, strict=True)]
 
 
 def room_page(*, limit: int, next_token: str | None) -> tuple[list[dict[str, Any]], int, str | None]:
