@@ -104,12 +104,14 @@ def autoscale_tick(*, dry_run: bool = False, now: datetime | None = None) -> lis
             wanted[load.room_id] = _reactivate(load, decisions, dry_run=dry_run)
         else:
             _scale_down(load.active, counts, decisions, dry_run=dry_run, now=now)
-    _create_where_wanted(loads, wanted, total=len(stages), decisions=decisions, dry_run=dry_run)
-
+    # Drained, empty stages go before any is created: under the account's cap the places they free
+    # are the ones a refusing room is waiting for, in this tick rather than the next.
     for load in loads:
         for stage in load.draining:
-            if counts[stage.arn] == 0:
-                _delete_drained(stage, decisions, dry_run=dry_run)
+            if counts[stage.arn] == 0 and _delete_drained(stage, decisions, dry_run=dry_run):
+                load.stages.remove(stage)
+    total = sum(len(load.stages) for load in loads)
+    _create_where_wanted(loads, wanted, total=total, decisions=decisions, dry_run=dry_run)
     for room_id in room_ids:
         _replicate_host(room_id, decisions, dry_run=dry_run)
     return decisions
@@ -262,10 +264,11 @@ def _scale_down(
             metrics.SCALE_EVENTS.labels("drain").inc()
 
 
-def _delete_drained(stage: Stage, decisions: list[Decision], *, dry_run: bool) -> None:
+def _delete_drained(stage: Stage, decisions: list[Decision], *, dry_run: bool) -> bool:
+    """Delete a drained, empty stage; whether it is gone (or would be, in a dry run)."""
     decisions.append(Decision("delete", stage.arn, "drained: no viewers left"))
     if dry_run:
-        return
+        return True
     try:
         if stage.replicated_participant_id:
             _stop_replication(stage)
@@ -273,6 +276,8 @@ def _delete_drained(stage: Stage, decisions: list[Decision], *, dry_run: bool) -
         metrics.SCALE_EVENTS.labels("down").inc()
     except ApiError as exc:  # stays draining; retried next tick
         decisions.append(Decision("error", stage.arn, f"delete failed, retried next tick: {exc.code} {exc.message}"))
+        return False
+    return True
 
 
 def _stop_replication(stage: Stage) -> None:

@@ -298,3 +298,19 @@ def test_a_room_created_without_its_master_gets_one_from_the_next_tick(api, mast
     assert join(api, "cut-short", "early").json()["data"]["stageArn"] == master.arn
     assert autoscale() == []  # once
     assert master_of().arn == master_stage.arn  # the default room keeps its own
+
+
+def test_a_stage_freed_by_one_room_goes_to_a_refusing_room_in_the_same_tick(api, three_rooms, settings):
+    """The account is full; r1's crowd has left its drained stage empty, and r2 refuses viewers. The
+    tick deletes the empty stage first and gives the freed place to r2 at once, rather than
+    saying the account is full and making r2's viewers wait for the next tick."""
+    drained = overflow_stage("r1", "autoscale-stage-1")
+    Stage.objects.filter(pk=drained.pk).update(status=Stage.Status.DRAINING)
+    settings.ACCOUNT_MAX_STAGES = live_stages().count()
+    crowd(api, "r2", SEATS + 2)
+
+    decisions = autoscale()
+
+    assert [d.split()[1] for d in actions(decisions, "delete")] == [drained.arn]
+    assert created_in(decisions) == ["r2"] and actions(decisions, "blocked") == []
+    assert live_stages().count() == settings.ACCOUNT_MAX_STAGES
