@@ -65,9 +65,20 @@ def _ttl() -> int:
     return max(settings.STATS_PUSH_INTERVAL_SECONDS * 6, 60)
 
 
-def is_live(value: str | None = None, *, room_id: str = Room.DEFAULT) -> bool:
-    """The room's flag; pass `value` when it was read already (in a pipeline with other keys)."""
-    return (get_redis().get(live_key(room_id)) if value is None else value) == "1"
+class _NotRead:
+    """`is_live`'s default: the flag was not read yet. Not None, which is what reading a room with
+    no flag gives (never live, or decayed), and must not send the read to another room's flag."""
+
+
+_NOT_READ = _NotRead()
+
+
+def is_live(value: str | _NotRead | None = _NOT_READ, *, room_id: str = Room.DEFAULT) -> bool:
+    """The room's flag; pass `value` when it was read already (in a pipeline with other keys),
+    None included: a room without a flag is not live."""
+    if isinstance(value, _NotRead):
+        return bool(get_redis().get(live_key(room_id)) == "1")
+    return value == "1"
 
 
 def _announce(room_id: str, previous: str | None, live: bool) -> None:

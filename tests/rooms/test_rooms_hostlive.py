@@ -188,3 +188,43 @@ def test_a_poll_failing_for_one_room_keeps_the_others_polled(two_rooms, settings
 
     # Rooms are polled in order: `default` failed and keeps its last answer (none yet).
     assert flags() == {Room.DEFAULT: False, "r1": True, "r2": True}
+
+
+def test_a_room_without_a_flag_is_not_live_whatever_the_default_room_is(api, two_rooms):
+    """A room whose host never went live (or whose flag decayed) has no flag in Redis at all: it is
+    not live, even while the default room's host is — and reading it costs no extra round trip."""
+    hostlive.set_live(live=True)  # the default room's host; r1 and r2 never had a flag
+
+    overview = api.get("/api/stats/rooms").json()["data"]
+    r1 = api.get("/api/stats", {"roomId": "r1"}).json()["data"]
+    room = api.get("/api/rooms/r1").json()["data"]["room"]
+
+    assert {r["roomId"]: r["isPublisherLive"] for r in overview["rooms"]} == {
+        Room.DEFAULT: True,
+        "r1": False,
+        "r2": False,
+    }
+    assert overview["liveRooms"] == 1
+    assert r1["isPublisherLive"] is False and room["isPublisherLive"] is False
+    assert api.get("/api/stats").json()["data"]["isPublisherLive"] is True
+
+
+def test_reading_every_rooms_flag_is_one_redis_round_trip(api, master_stage, settings, monkeypatch):
+    """The rooms' flags come in the same pipeline as the counts; a missing flag must not be read
+    again one by one (that made /api/stats/rooms cost a round trip per room)."""
+    from redis.client import Redis
+
+    settings.MAX_ROOMS = 12
+    for n in range(10):
+        rooms.room_create(room_id=f"room-{n}")
+    api.get("/api/stats/rooms")  # the registry copy is loaded
+    calls = []
+    real = Redis.execute_command
+
+    def counting(self, *args, **kwargs):
+        calls.append(args[0])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Redis, "execute_command", counting)
+    assert api.get("/api/stats/rooms").status_code == 200
+    assert "GET" not in calls, calls
