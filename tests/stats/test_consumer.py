@@ -1,7 +1,6 @@
 """`/ws` through WebsocketCommunicator on the real ASGI app and the real channel layer (Redis)."""
 
 import asyncio
-import contextlib
 import json
 import time
 
@@ -9,47 +8,14 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.db import connections
 from django.utils import translation
 
-from ivsproject.asgi import application
 from ivsproject.redis import get_redis, key
 from stages import presence
 from stats.broadcast import stats_broadcast
 from stats.tasks import push_stats
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-async def ws():
-    """Opens communicators and always disconnects them: a consumer left running keeps a blocking
-    channel-layer read that the event loop's teardown would have to cancel."""
-    opened: list[WebsocketCommunicator] = []
-
-    def open_(path: str = "/ws", headers=None) -> WebsocketCommunicator:
-        communicator = WebsocketCommunicator(application, path, headers=headers or [])
-        opened.append(communicator)
-        return communicator
-
-    yield open_
-    for communicator in opened:
-        with contextlib.suppress(Exception):
-            await communicator.disconnect(timeout=2)
-    # database_sync_to_async runs in asgiref's worker thread, whose connection (kept for
-    # CONN_MAX_AGE on PostgreSQL) would otherwise block dropping the test database.
-    await database_sync_to_async(connections.close_all)()
-
-
-@pytest.fixture
-def connect(ws):
-    async def connect_(headers=None) -> WebsocketCommunicator:
-        communicator = ws(headers=headers)
-        connected, _ = await communicator.connect()
-        assert connected
-        return communicator
-
-    return connect_
 
 
 async def subscribe(communicator: WebsocketCommunicator) -> dict:
