@@ -1,8 +1,12 @@
 """`/ws`: live stats for dashboards (spec "WebSocket"; no auth).
 
-Client → server: `{"action":"subscribe"|"unsubscribe","channel":"stats"}` and `{"action":"ping"}`.
-Server → client: `stats_update` (a snapshot on subscribe, then every push), `pong`, and `error`
-for a bad frame — the connection stays open. A client flooding frames is closed with 1008.
+Client → server: `{"action":"subscribe"|"unsubscribe","channel":"stats","roomId"?}`,
+`{"action":"subscribe"|"unsubscribe","channel":"rooms"}` and `{"action":"ping"}`.
+Server → client: `stats_update` (a snapshot on subscribe, then every push; with `data.roomId` when
+the subscribe named the room, without it — v1.1.0 — when it did not), `rooms_update` for the
+`rooms` channel (a snapshot, then every push), `pong`, and `error` for a bad frame, an unknown room
+(`NOT_FOUND`) or a malformed roomId — the connection stays open. One connection may follow several
+rooms. A client flooding frames is closed with 1008.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,12 +25,14 @@ from django.http import HttpRequest
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from stats.broadcast import GROUP, stats_payload
-from stats.relay import frame_text, relay, update_frame
+from ivsproject.api.exceptions import ApiError
+from stages.selectors import room_id_or_404, validate_room_id
+from stats.broadcast import room_stats_payload, rooms_payload, stats_payload
+from stats.relay import ROOMS_TOPIC, STATS_TOPIC, frame_text, relay, rooms_frame, stats_topic, update_frame
 
 logger = logging.getLogger(__name__)
 
-CHANNELS = {"stats": GROUP}
+CHANNELS = ("stats", "rooms")
 MAX_FRAME_BYTES = 4096
 CLOSE_POLICY_VIOLATION = 1008
 
@@ -132,40 +139,69 @@ class StatsConsumer(AsyncWebsocketConsumer):
             await self.send_json({"type": "pong"})
         elif action in ("subscribe", "unsubscribe"):
             channel = message.get("channel")
-            group = CHANNELS.get(channel) if isinstance(channel, str) else None
-            if group is None:
+            if not isinstance(channel, str) or channel not in CHANNELS:
                 await self.send_error(_("不支援的 channel，可用：%(channels)s") % {"channels": ", ".join(CHANNELS)})
-            elif action == "subscribe":
-                await self.subscribe(group)
+                return
+            # An unsubscribe needs no existing room: the room may have been deleted since.
+            subscription = await self.subscription(channel, message, must_exist=action == "subscribe")
+            if subscription is None:
+                return
+            topic, snapshot = subscription
+            if action == "subscribe":
+                await self.subscribe(topic, snapshot)
             else:
-                await self.unsubscribe(group)
+                await self.unsubscribe(topic)
         else:
             await self.send_error(_("不支援的 action，可用：subscribe、unsubscribe、ping"))
 
-    async def subscribe(self, group: str) -> None:
+    async def subscription(
+        self, channel: str, message: dict[str, Any], *, must_exist: bool
+    ) -> tuple[str, Callable[[], str]] | None:
+        """The relay topic a (un)subscribe names and how to build its snapshot frame, or None after
+        answering with an error (malformed roomId, unknown room, stores away)."""
+        if channel == "rooms":  # every room: a roomId, if any, names nothing more
+            return ROOMS_TOPIC, lambda: rooms_frame(rooms_payload())
+        given = message.get("roomId")
+        if "roomId" not in message or given == "":  # v1.1.0: the room default, frames without roomId
+            return STATS_TOPIC, lambda: update_frame(stats_payload())
+        try:
+            room_id = validate_room_id(given)
+            if must_exist:
+                # This process's registry copy; a query only when the copy is old or lacks the room.
+                room_id = await database_sync_to_async(room_id_or_404)(room_id)
+        except ApiError as error:
+            await self.send_error(str(error.message), code=error.code)
+            return None
+        except Exception:
+            logger.warning("room lookup for a stats subscribe failed", exc_info=True)
+            await self.send_unavailable()
+            return None
+        return stats_topic(room_id), lambda: update_frame(room_stats_payload(room_id))
+
+    async def subscribe(self, topic: str, snapshot: Callable[[], str]) -> None:
         # Pushes come through this process's relay (stats/relay.py), not a group membership each.
-        if group not in self.subscribed:
+        if topic not in self.subscribed:
             try:
-                await relay().add(self)
+                await relay().add(self, topic)
             except Exception:
                 # The channel layer is away: not subscribed; the connection stays and may try again.
                 logger.warning("stats subscribe failed", exc_info=True)
                 await self.send_unavailable()
                 return
-            self.subscribed.add(group)
+            self.subscribed.add(topic)
         try:
-            data = await database_sync_to_async(stats_payload)()
+            text = await database_sync_to_async(snapshot)()
         except Exception:
             # Subscribed all the same: the next push brings the numbers once the store is back.
             logger.warning("stats snapshot failed", exc_info=True)
             await self.send_unavailable()
             return
-        await self.send(text_data=update_frame(data))
+        await self.send(text_data=text)
 
-    async def unsubscribe(self, group: str) -> None:
-        if group in self.subscribed:
-            self.subscribed.discard(group)
-            await relay().discard(self)
+    async def unsubscribe(self, topic: str) -> None:
+        if topic in self.subscribed:
+            self.subscribed.discard(topic)
+            await relay().discard(self, topic)
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=frame_text(content))
@@ -173,8 +209,8 @@ class StatsConsumer(AsyncWebsocketConsumer):
     async def send_unavailable(self) -> None:
         await self.send_json({"type": "error", "error": {"code": "SERVICE_UNAVAILABLE", "message": _("服務不可用")}})
 
-    async def send_error(self, message: str) -> None:
-        await self.send_json({"type": "error", "error": {"code": "VALIDATION_ERROR", "message": message}})
+    async def send_error(self, message: str, *, code: str = "VALIDATION_ERROR") -> None:
+        await self.send_json({"type": "error", "error": {"code": code, "message": message}})
 
 
 class NotFoundConsumer(AsyncWebsocketConsumer):

@@ -190,3 +190,84 @@ def test_beat_runs_the_ticker_every_push_interval(settings):
     assert entry["options"]["expires"] <= float(settings.STATS_PUSH_INTERVAL_SECONDS)  # no backlog of stale ticks
     app.loader.import_default_modules()
     assert "stats.push" in app.tasks and "stats.push_now" in app.tasks
+
+
+@pytest.fixture
+def rooms_with_viewers(master_stage):
+    """default (1 viewer), r1 (2) and r2 (none, its host live)."""
+    from stages import rooms
+    from stages.selectors import master_stage as master_of
+
+    for room_id in ("r1", "r2"):
+        rooms.room_create(room_id=room_id)
+    track_viewer(master_stage, "d1")
+    track_viewer(master_of("r1"), "a")
+    track_viewer(master_of("r1"), "b")
+    hostlive.set_live(live=True, room_id="r2")
+
+
+def test_one_push_carries_every_room_and_the_rooms_overview(rooms_with_viewers, sent):
+    from stats.selectors import rooms_stats, stats_overview
+
+    data = stats_broadcast(reason="tick")
+
+    assert len(sent) == 1
+    default, rooms, overview = broadcast.push_parts(sent[0][1]["data"])
+    assert set(default) == {"totalViewers", "activeStages", "isPublisherLive", "timestamp", "stages"}
+    assert default["totalViewers"] == data["totalViewers"] == 1
+    assert sorted(rooms) == ["default", "r1", "r2"]
+    for room_id, room in rooms.items():
+        expected = stats_overview(room_id)
+        assert room["roomId"] == room_id
+        assert room["timestamp"] == default["timestamp"]  # one read, one time for every room
+        assert (room["totalViewers"], room["activeStages"], room["isPublisherLive"]) == (
+            expected["totalViewers"],
+            expected["activeStages"],
+            expected["isPublisherLive"],
+        )
+        assert [s["stageArn"] for s in room["stages"]] == [s["stageArn"] for s in expected["stages"]]
+    assert (rooms["r1"]["totalViewers"], rooms["r2"]["isPublisherLive"]) == (2, True)
+    assert {k: v for k, v in overview.items() if k != "timestamp"} == rooms_stats()
+    assert overview["timestamp"] == default["timestamp"]
+
+
+def test_a_push_reads_every_room_in_one_redis_round_trip(rooms_with_viewers, sent, monkeypatch):
+    """The push's cost does not grow with the rooms: their stage counts and host flags are read
+    together (a round trip per room would be 50 at the room limit)."""
+    reads = []
+    real = presence.counts_and_values
+
+    def counting(stage_ids, keys):
+        reads.append((len(stage_ids), len(keys)))
+        return real(stage_ids, keys)
+
+    broadcast.push_data()  # the registry copy is current from here on
+    monkeypatch.setattr(presence, "counts_and_values", counting)
+
+    stats_broadcast()
+
+    assert len(reads) == 1
+    stage_count, key_count = reads[0]
+    assert stage_count == 3 and key_count == 1 + 3  # the registry generation and three host flags
+
+
+def test_a_push_records_a_chart_sample_for_every_room(rooms_with_viewers, sent):
+    stats_broadcast()
+
+    assert [s["totalViewers"] for s in stats_history()] == [1]  # the default room, as before rooms
+    assert [s["totalViewers"] for s in stats_history(room_id="r1")] == [2]
+    assert [s["totalViewers"] for s in stats_history(room_id="r2")] == [0]
+    assert stats_history(room_id="nowhere") == []
+
+
+def test_a_room_created_since_the_registry_copy_was_read_is_in_the_next_push(rooms_with_viewers, sent):
+    from stages import rooms
+
+    broadcast.push_data()  # this process's copy is current
+    rooms.room_create(room_id="r3")  # the copy is stale now (another process's creation alike)
+
+    stats_broadcast()
+
+    _default, by_room, overview = broadcast.push_parts(sent[0][1]["data"])
+    assert "r3" in by_room
+    assert [r["roomId"] for r in overview["rooms"]] == ["default", "r1", "r2", "r3"]
