@@ -1,8 +1,9 @@
 """ASGI entry point: HTTP (Django) and the `/ws` WebSocket (Channels) on one server (daphne).
 
-Two wrappers around the applications (tests/hardening): `BodyLimit` refuses oversized request
-bodies before Django reads them, and `GracefulShutdown` makes SIGTERM under daphne drain instead of
-cut off (in-flight requests finish, WebSockets get a close frame).
+Three wrappers around the applications (tests/hardening): `BodyLimit` refuses oversized request
+bodies before Django reads them, `WebSocketOrigins` checks a WebSocket handshake's Origin
+(Channels' OriginValidator), and `GracefulShutdown` makes SIGTERM under daphne drain instead of cut
+off (in-flight requests finish, WebSockets get a close frame).
 """
 
 import asyncio
@@ -12,6 +13,7 @@ import signal
 import sys
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.asgi import get_asgi_application
 
@@ -19,6 +21,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ivsproject.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.http import HttpRequest  # noqa: E402
 from django.utils import translation  # noqa: E402
@@ -122,6 +125,57 @@ class BodyLimit:
         headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content, "more_body": False})
+
+
+class WebSocketOrigins:
+    """The WebSocket handshake's Origin check (WS_ALLOWED_ORIGINS): Channels' OriginValidator, given
+    the allow-list as the settings have it at each handshake.
+
+    Open in development, and with an empty list or "*" in it. In production with a list, the
+    browser's Origin must be on it, compared by scheme, host and port (case-insensitive, default
+    ports implied); a handshake without Origin is refused too: only non-browser clients omit it,
+    and they can claim any origin anyway. A refused handshake is closed before it is accepted
+    (HTTP 403).
+
+    OriginValidator reads two kinds of entry more widely than this allow-list ever did: a host
+    starting with "." (every subdomain) and an entry without a scheme (any scheme). Those are not
+    given to it; such an entry has only ever matched an Origin of the same text (the one a browser
+    sends is `null`, an opaque origin, which OriginValidator never matches), and that stays so.
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        allowed = list(settings.WS_ALLOWED_ORIGINS or [])
+        if not settings.IS_PRODUCTION or not allowed or "*" in allowed:
+            patterns = ["*"]
+        else:
+            entries = [entry.strip() for entry in allowed]
+            patterns = [entry for entry in entries if _is_url_origin(entry)]
+            origin = _header(scope, b"origin")
+            literal = {_as_text(entry) for entry in entries if not _is_url_origin(entry)}
+            if origin is not None and not _is_url_origin(origin.strip()) and _as_text(origin) in literal:
+                patterns = ["*"]
+        await _LoggedOriginValidator(self.app, patterns)(scope, receive, send)
+
+
+class _LoggedOriginValidator(OriginValidator):
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        valid = bool(super().valid_origin(parsed_origin))
+        if not valid:
+            logger.info("ws handshake refused for origin %r", parsed_origin and parsed_origin.geturl())
+        return valid
+
+
+def _is_url_origin(value: str) -> bool:
+    """Whether OriginValidator reads `value` as exactly one scheme, host and port."""
+    parts = urlsplit(value)
+    return bool(parts.scheme and parts.hostname) and not (parts.hostname or "").startswith(".")
+
+
+def _as_text(value: str) -> str:
+    return value.strip().lower().rstrip("/")
 
 
 class GracefulShutdown:
@@ -250,6 +304,6 @@ shutdown.install()
 application = ProtocolTypeRouter(
     {
         "http": shutdown.http(BodyLimit(django_asgi_app)),
-        "websocket": shutdown.websocket(URLRouter(websocket_urlpatterns)),
+        "websocket": shutdown.websocket(WebSocketOrigins(URLRouter(websocket_urlpatterns))),
     }
 )
