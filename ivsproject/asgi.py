@@ -237,7 +237,9 @@ class GracefulShutdown:
             return
         reactor = _reactor()
 
-        def take_over_sigterm() -> None:  # runs once the reactor runs (after Twisted's own handlers)
+        # Twisted installs its signal handlers while starting up, before "when running" callbacks:
+        # installed from one, ours replaces its SIGTERM handler (tests/api/test_third_party_contracts.py).
+        def take_over_sigterm() -> None:
             signal.signal(signal.SIGTERM, lambda signum, frame: reactor.callFromThread(self.begin))
             reactor.addSystemEventTrigger("after", "shutdown", self.exit_if_threads_are_stuck)
 
@@ -276,10 +278,12 @@ class GracefulShutdown:
 
     @staticmethod
     def _stop_listening(reactor: Any) -> None:
-        from twisted.internet import tcp
+        # daphne keeps its listening ports to itself; the reactor's readers include them, and a
+        # listening port is whatever provides IListeningPort (TCP, UNIX socket, adopted descriptor).
+        from twisted.internet.interfaces import IListeningPort
 
         for reader in list(reactor.getReaders()):
-            if isinstance(reader, tcp.Port):
+            if IListeningPort.providedBy(reader):
                 reader.stopListening()
 
     def exit_if_threads_are_stuck(self) -> None:

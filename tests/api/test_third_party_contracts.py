@@ -3,7 +3,15 @@ an upgrade changes it, this fails here, by name, instead of the feature quietly 
 
 - Django's `health_check_done` (ivsproject.api.fastpath.skip_health_check): Django is pinned to a
   minor range in requirements.in.
+- Twisted's start-up order (ivsproject.asgi.GracefulShutdown): the drain takes SIGTERM over from a
+  `callWhenRunning` callback, which works because the reactor installs its own signal handlers in
+  the "during startup" phase, before such callbacks ("after startup") run. Public calls only, but
+  the order is only described in Twisted's code, so it is checked here.
 """
+
+import subprocess
+import sys
+import textwrap
 
 from django.db.utils import ConnectionHandler
 
@@ -50,3 +58,44 @@ def _check(conn, checks):
         assert conn.connection is not None
     finally:
         conn.close()
+
+
+TWISTED_START_UP = textwrap.dedent(
+    """
+    import os, signal
+    from twisted.internet import asyncioreactor
+    asyncioreactor.install()
+    from twisted.internet import reactor
+    from twisted.internet.interfaces import IListeningPort
+    from twisted.internet.protocol import Factory
+
+    seen = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: seen.append("before run"))
+    before = signal.getsignal(signal.SIGTERM)
+    port = reactor.listenTCP(0, Factory(), interface="127.0.0.1")
+
+    def running():
+        seen.append("reactor handler installed" if signal.getsignal(signal.SIGTERM) is not before else "not yet")
+        seen.append([r is port for r in reactor.getReaders() if IListeningPort.providedBy(r)])
+        signal.signal(signal.SIGTERM, lambda signum, frame: reactor.callFromThread(taken_over))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def taken_over():
+        seen.append("ours")
+        reactor.stop()
+
+    reactor.callWhenRunning(running)
+    reactor.callLater(10, reactor.stop)
+    reactor.run(installSignalHandlers=True)
+    print(seen)
+    """
+)
+
+
+def test_twisted_installs_its_signal_handlers_before_callwhenrunning():
+    """SIGTERM reaches the handler installed from `callWhenRunning` (not Twisted's, which would stop
+    the reactor at once), and the reactor's readers show its listening ports as IListeningPort."""
+    result = subprocess.run([sys.executable, "-c", TWISTED_START_UP], capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(["reactor handler installed", [True], "ours"])
