@@ -126,11 +126,18 @@ def live_stage_id(stage_arn: str) -> str:
     cached = live_stage_id_cached(stage_arn)
     if cached is not None:
         return cached
-    stage = stage_by_arn(stage_arn)
-    if len(_LIVE_STAGES) >= _LIVE_STAGES_MAX:  # stages come and go; keep the map bounded
+    validate_stage_arn(stage_arn)
+    # One read confirms every live stage, not this one alone: with many rooms the account holds up
+    # to ACCOUNT_MAX_STAGES stages, and confirming them one at a time sent a heartbeat per stage
+    # per few seconds through the full path — a heartbeat cost that grew with the rooms.
+    live = registry.load().live
+    until = time.monotonic() + _LIVE_STAGE_TTL_SECONDS
+    if len(_LIVE_STAGES) + len(live) >= _LIVE_STAGES_MAX:  # stages come and go; keep the map bounded
         _LIVE_STAGES.clear()
-    _LIVE_STAGES[stage_arn] = (stage.stage_id, time.monotonic() + _LIVE_STAGE_TTL_SECONDS)
-    return stage.stage_id
+    _LIVE_STAGES.update({s.arn: (s.stage_id, until) for s in live})
+    if stage_arn not in _LIVE_STAGES:  # unknown (404), or recorded after the read
+        _LIVE_STAGES[stage_arn] = (stage_by_arn(stage_arn).stage_id, until)
+    return _LIVE_STAGES[stage_arn][0]
 
 
 def live_stages_counted(*keys: str, room_id: str | None = None) -> tuple[list[Stage], dict[str, int], list[str | None]]:
