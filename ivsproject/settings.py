@@ -246,10 +246,6 @@ CACHES = {
         },
     }
 }
-RATELIMIT_USE_CACHE = "default"
-# We map RATELIMIT failures ourselves (429 envelope); our cache is shared Redis, so the
-# "cache is not shared" checks of django-ratelimit do not apply.
-SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 CHANNEL_LAYERS = {
     "default": {

@@ -142,7 +142,7 @@ def settle(ticket: RateTicket | None) -> None:
 class ClientRateThrottle(BaseThrottle):
     """Same windows and answers as django-ratelimit's `get_usage` (which this replaced).
 
-    Why (bench/, issue 7): django-ratelimit counts through the Django cache — `add` (SET NX), then
+    Why (bench/): django-ratelimit counts through the Django cache — `add` (SET NX), then
     `incr` (EXISTS + INCR): three round trips per request. Here it is one INCR (plus an EXPIRE once
     per client and window), and the heartbeat folds even that into its presence script.
     """
