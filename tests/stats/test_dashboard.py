@@ -117,3 +117,88 @@ def test_dashboard_socket_url_can_point_at_a_separate_daphne(client, staff, sett
     client.force_login(staff)
 
     assert config_of(client.get(DASHBOARD))["wsUrl"] == "wss://ws.example.com/ws"
+
+
+@pytest.fixture
+def two_rooms(master_stage):
+    """r1 (2 viewers, its host live) and r2 (empty) beside default (1 viewer)."""
+    from stages import hostlive, rooms
+    from stages.selectors import master_stage as master_of
+
+    for room_id in ("r1", "r2"):
+        rooms.room_create(room_id=room_id, name=f"直播間 {room_id}")
+    now = time.time()
+    for stage, user_id in ((master_stage, "d1"), (master_of("r1"), "a"), (master_of("r1"), "b")):
+        presence.track(stage_id=stage.stage_id, user_id=user_id, at=now, participant_id=user_id, joined_at=now)
+    hostlive.set_live(live=True, room_id="r1")
+
+
+def test_dashboard_shows_the_room_asked_for_with_its_history(client, staff, two_rooms):
+    now = time.time()
+    stats_history_record(total_viewers=7, at=now - 60, room_id="r1")
+    stats_history_record(total_viewers=3, at=now - 60)
+    client.force_login(staff)
+
+    response = client.get(DASHBOARD, {"room": "r1"})
+
+    config = config_of(response)
+    assert config["room"] == "r1"
+    assert config["snapshot"]["roomId"] == "r1"
+    assert (config["snapshot"]["totalViewers"], config["snapshot"]["isPublisherLive"]) == (2, True)
+    assert [s["totalViewers"] for s in config["history"]] == [7]  # r1's chart, not default's
+    html = response.content.decode()
+    assert '<option value="r1" selected>直播間 r1 (r1)</option>' in html
+    assert '<option value="default">default</option>' in html
+
+
+def test_dashboard_without_a_room_shows_the_default_room_and_every_rooms_overview(client, staff, two_rooms):
+    client.force_login(staff)
+
+    config = config_of(client.get(DASHBOARD))
+
+    assert config["room"] == "default"
+    assert "roomId" not in config["snapshot"] and config["snapshot"]["totalViewers"] == 1
+    overview = config["rooms"]
+    assert (overview["totalViewers"], overview["liveRooms"]) == (3, 1)
+    assert [(r["roomId"], r["totalViewers"], r["activeStages"], r["isPublisherLive"]) for r in overview["rooms"]] == [
+        ("default", 1, 1, False),
+        ("r1", 2, 1, True),
+        ("r2", 0, 1, False),
+    ]
+
+
+@pytest.mark.parametrize(("room", "message"), [("nowhere", "直播間不存在"), ("Not-A-Room", "roomId 格式無效")])
+def test_dashboard_for_an_unknown_or_malformed_room_shows_the_default_room_and_says_why(
+    client, staff, two_rooms, room, message
+):
+    client.force_login(staff)
+
+    response = client.get(DASHBOARD, {"room": room})
+
+    assert response.status_code == 200
+    assert config_of(response)["room"] == "default"
+    assert [str(m) for m in response.context["messages"]] == [message]
+    assert '<option value="default" selected>default</option>' in response.content.decode()
+
+
+def test_dashboard_query_count_does_not_grow_with_rooms(client, staff, master_stage):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from stages import rooms
+
+    client.force_login(staff)
+
+    def queries(room: str) -> int:
+        client.get(DASHBOARD, {"room": room})  # the registry copy is current from here on
+        with CaptureQueriesContext(connection) as context:
+            assert client.get(DASHBOARD, {"room": room}).status_code == 200
+        return len(context.captured_queries)
+
+    rooms.room_create(room_id="r1")
+    with_two_rooms = queries("r1")
+    for i in range(2, 6):
+        rooms.room_create(room_id=f"r{i}")
+    with_six_rooms = queries("r1")
+
+    assert with_six_rooms == with_two_rooms <= 4  # session, user, the admin's own lookups

@@ -1,5 +1,6 @@
-/* Operators' live dashboard: fed by the /ws stats channel, drawn with plain DOM and inline SVG.
- * No framework and no CDN: the admin must work on a network without internet access. */
+/* Operators' live dashboard: fed by /ws (the shown room's stats and the rooms overview), drawn with
+ * plain DOM and inline SVG. No framework and no CDN: the admin must work on a network without
+ * internet access. One room at a time: choosing another loads the page for it (its own history). */
 (function () {
   "use strict";
 
@@ -10,6 +11,7 @@
   var config = JSON.parse(document.getElementById("dashboard-config").textContent);
   var labels = document.getElementById("dashboard-labels").dataset; // e.g. labels.hostLive
   var capacity = config.capacity || 1;
+  var room = config.room || "default";
   var samples = []; // [{t: epoch ms, v: viewers}], oldest first, one per sample slot
   var clockOffsetMs = 0; // server time minus browser time: the chart's "now" is the server's
   var lastReceivedMs = 0; // browser time of the last update, for the staleness warning
@@ -104,6 +106,78 @@
       tr.appendChild(count);
       tr.appendChild(barCell);
       body.appendChild(tr);
+    });
+  }
+
+  function roomLink(item) {
+    var link = document.createElement("a");
+    link.href = "?room=" + encodeURIComponent(item.roomId);
+    link.textContent = item.name;
+    if (item.name !== item.roomId) {
+      var id = document.createElement("span");
+      id.className = "room-id";
+      id.textContent = item.roomId;
+      link.appendChild(id);
+    }
+    return link;
+  }
+
+  function renderRooms(overview) {
+    if (!overview || !overview.rooms) return;
+    $("rooms-summary").textContent = label("roomsSummary", {
+      rooms: overview.rooms.length, live: overview.liveRooms, viewers: overview.totalViewers,
+    });
+    var body = $("room-rows");
+    while (body.firstChild) body.removeChild(body.firstChild);
+    if (!overview.rooms.length) {
+      var tr = document.createElement("tr");
+      tr.className = "empty";
+      var td = document.createElement("td");
+      td.colSpan = 4;
+      td.textContent = label("noRooms");
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    overview.rooms.forEach(function (item) {
+      var tr = document.createElement("tr");
+      tr.className = "room-row";
+      tr.dataset.roomId = item.roomId;
+      if (item.roomId === room) tr.setAttribute("aria-current", "true");
+      var name = document.createElement("td");
+      name.className = "room-name";
+      name.appendChild(roomLink(item));
+      var viewers = document.createElement("td");
+      viewers.className = "room-viewers";
+      viewers.textContent = String(item.totalViewers);
+      var stages = document.createElement("td");
+      stages.className = "room-stages";
+      stages.textContent = String(item.activeStages);
+      var host = document.createElement("td");
+      host.className = "room-host host";
+      host.dataset.live = item.isPublisherLive ? "true" : "false";
+      host.textContent = item.isPublisherLive ? label("hostLive") : label("hostOffline");
+      tr.appendChild(name);
+      tr.appendChild(viewers);
+      tr.appendChild(stages);
+      tr.appendChild(host);
+      body.appendChild(tr);
+    });
+    var shown = overview.rooms.some(function (item) { return item.roomId === room; });
+    if (!shown) {
+      // The shown room was deleted: say so rather than freeze on its last numbers.
+      $("room-notice").textContent = label("roomMissing");
+      $("room-notice").hidden = false;
+    }
+    // Rooms created since the page loaded join the selector; the shown room stays chosen.
+    var select = $("room-select");
+    var known = {};
+    Array.prototype.forEach.call(select.options, function (option) { known[option.value] = true; });
+    overview.rooms.forEach(function (item) {
+      if (known[item.roomId]) return;
+      var option = document.createElement("option");
+      option.value = item.roomId;
+      option.textContent = item.name === item.roomId ? item.name : item.name + " (" + item.roomId + ")";
+      select.appendChild(option);
     });
   }
 
@@ -212,7 +286,8 @@
       return;
     }
     socket.onopen = function () {
-      socket.send(JSON.stringify({ action: "subscribe", channel: "stats" }));
+      socket.send(JSON.stringify({ action: "subscribe", channel: "stats", roomId: room }));
+      socket.send(JSON.stringify({ action: "subscribe", channel: "rooms" }));
       clearInterval(pingTimer);
       // Keeps idle proxies from dropping the socket between pushes.
       pingTimer = setInterval(function () {
@@ -223,11 +298,20 @@
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }
       if (message.type === "stats_update") {
+        if ((message.data.roomId || "default") !== room) return;
         backoffMs = 1000;
+        $("room-notice").hidden = true;
         setConnection("live", label("live"));
         render(message.data);
-      } else if (message.type === "error" && window.console) {
-        console.warn("stats socket:", message.error);
+      } else if (message.type === "rooms_update") {
+        renderRooms(message.data);
+      } else if (message.type === "error") {
+        if (message.error && message.error.code === "NOT_FOUND") {
+          $("room-notice").textContent = message.error.message;
+          $("room-notice").hidden = false;
+        } else if (window.console) {
+          console.warn("stats socket:", message.error);
+        }
       }
     };
     socket.onclose = function () {
@@ -247,9 +331,12 @@
     renderChart();
   }, 5000);
 
+  $("room-select").addEventListener("change", function () { $("room-picker").submit(); });
+
   (config.history || []).forEach(function (s) {
     addSample(Date.parse(s.timestamp), s.totalViewers);
   });
   if (config.snapshot) render(config.snapshot); else renderChart();
+  renderRooms(config.rooms);
   connect();
 })();
