@@ -1,5 +1,7 @@
 """What operators see changes at once, not at the next tick: a stats push for every change the
-stages layer announces."""
+stages layer announces. A push carries every room (stats/broadcast.py), so the room of the change
+(`room_id` of host_live_changed, the stage's room) needs no push of its own: one read of every room
+is one Redis round trip like the read of one."""
 
 from __future__ import annotations
 
