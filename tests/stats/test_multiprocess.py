@@ -7,7 +7,7 @@ import pytest
 from django.db import connections
 
 from stats.tasks import push_stats
-from tests.stats.servers import daphne_servers
+from tests.stats.servers import daphne_servers, manage
 from tests.stats.wsclient import WsClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -67,3 +67,31 @@ def test_one_push_per_interval_reaches_subscribers_on_every_process(server_db, t
         finally:
             for client in clients:
                 client.close()
+
+
+def test_room_frames_reach_their_subscribers_on_every_process_once(server_db, tmp_path):
+    """Per-room and overview frames over two daphne processes: each subscriber gets its own rooms'
+    frames from the one push, once."""
+    manage(server_db, "ensure_master_stage")
+    manage(server_db, "create_room", "r1")
+    with daphne_servers(server_db, tmp_path, count=2) as servers:
+        first, second = (WsClient("127.0.0.1", server.port) for server in servers)
+        try:
+            first.send_json({"action": "subscribe", "channel": "stats", "roomId": "r1"})
+            assert first.recv_json(timeout=10)["data"]["roomId"] == "r1"
+            second.send_json({"action": "subscribe", "channel": "rooms"})
+            assert second.recv_json(timeout=10)["type"] == "rooms_update"
+            second.send_json({"action": "subscribe", "channel": "stats"})
+            assert "roomId" not in second.recv_json(timeout=10)["data"]
+
+            manage(server_db, "shell", "-c", "from stats.tasks import push_stats_now; push_stats_now(reason='test')")
+
+            [frame] = first.drain(1.0)
+            assert (frame["type"], frame["data"]["roomId"]) == ("stats_update", "r1"), frame
+            frames = second.drain(1.0)
+            assert sorted(f["type"] for f in frames) == ["rooms_update", "stats_update"], frames
+            [overview] = [f["data"] for f in frames if f["type"] == "rooms_update"]
+            assert [r["roomId"] for r in overview["rooms"]] == ["default", "r1"]
+        finally:
+            first.close()
+            second.close()
