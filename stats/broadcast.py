@@ -10,7 +10,9 @@ One event carries every room (`push_data`): a push stays one channel-layer messa
 however many rooms there are, and every room's numbers in it come from the same Redis read. Its
 `data` is the room `default`'s `stats_update.data` exactly as v1.1.0 sends it, with the other rooms
 and the rooms overview under two more keys (`PUSH_EXTRAS`), which relays leave out of the default
-room's frame.
+room's frame. Why that shape: during a rolling deploy a relay of the release before rooms still
+reads `data` as its subscribers' frame, and so keeps sending them the room default (with two extra
+fields, which the contract allows) until its process is replaced.
 """
 
 from __future__ import annotations
