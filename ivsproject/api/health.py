@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,19 @@ def database_ok() -> bool:
         return False
 
 
-def master_stage_configured() -> bool:
-    from stages.selectors import master_stage_configured as configured
+# Whether a master stage is configured is the stages app's to say; it registers the check when it
+# loads (plumbing never imports an app above it).
+_stage_configured_checks: list[Callable[[], bool]] = []
 
+
+def register_stage_configured_check(check: Callable[[], bool]) -> None:
+    if check not in _stage_configured_checks:
+        _stage_configured_checks.append(check)
+
+
+def master_stage_configured() -> bool:
     try:
-        return configured()
+        return any(check() for check in _stage_configured_checks)
     except Exception:
         return False
 
