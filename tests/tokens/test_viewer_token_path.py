@@ -1,8 +1,8 @@
 """The viewer-token hot path: one seat script (seat, metadata, rate-limit count), one INSERT."""
 
 import pytest
-from django_ratelimit import core as ratelimit_core
 
+from ivsproject.api import throttling
 from ivsproject.redis import get_redis
 from stages import presence, registry
 from stages.ivs import emulator
@@ -14,9 +14,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def limited(api, settings, monkeypatch):
-    """A rate limit of 3 per minute on a pinned django-ratelimit clock (no window edge mid-test)."""
+    """A rate limit of 3 per minute on a pinned clock (no window edge mid-test)."""
     settings.RATE_LIMIT_PER_MINUTE = 3
-    monkeypatch.setattr(ratelimit_core, "time", type("Clock", (), {"time": staticmethod(lambda: 1_800_000_000.0)}))
+    monkeypatch.setattr(throttling, "clock", lambda: 1_800_000_000.0)
     return api
 
 
