@@ -92,18 +92,14 @@ class ViewerTokenApi(APIView):
     )
     def post(self, request: Request) -> Response:
         raise_handed_off(request)  # the fast path took this token request and it failed: that answer
-        ticket = throttling.take_deferred(request)
-        try:
+        with throttling.RateBill(throttling.take_deferred(request)) as bill:
             valid = _VIEWER_TOKEN_BODY.validated(request.data)
-        except Exception:
-            throttling.settle(ticket)  # a limited client gets 429, not the error
-            raise
-        result = services.token_viewer_create(
-            user_id=valid["userId"],
-            stage_arn=valid.get("stageArn") or None,
-            room_id=valid.get("roomId") or Room.DEFAULT,
-            rate_ticket=ticket,
-        )
+            result = services.token_viewer_create(
+                user_id=valid["userId"],
+                stage_arn=valid.get("stageArn") or None,
+                room_id=valid.get("roomId") or Room.DEFAULT,
+                rate_bill=bill,
+            )
         return ok(_viewer_token_data(result))
 
 
@@ -133,7 +129,7 @@ def viewer_token_fast(request: FastRequest) -> FastAnswer | None:
             user_id=valid["userId"],
             stage_arn=valid.get("stageArn") or None,
             room_id=valid.get("roomId") or Room.DEFAULT,
-            rate_ticket=ticket,
+            rate_bill=throttling.RateBill(ticket),
         )
     except Exception as exc:
         raise HandOff(exc) from exc

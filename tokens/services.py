@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from ivsproject.api.exceptions import ApiError, TokenGenerationFailed
-from ivsproject.api.throttling import RateTicket
+from ivsproject.api.throttling import RateBill
 from stages import ivs
 from stages import selectors as stage_selectors
 from stages.ivs import participant_token
@@ -108,14 +108,14 @@ class ViewerToken:
 
 
 def token_viewer_create(
-    *, user_id: str, stage_arn: str | None = None, room_id: str = Room.DEFAULT, rate_ticket: RateTicket | None = None
+    *, user_id: str, stage_arn: str | None = None, room_id: str = Room.DEFAULT, rate_bill: RateBill | None = None
 ) -> ViewerToken:
-    """`rate_ticket`: the request's rate-limit count, still owed (see `viewer_seat_take`)."""
+    """`rate_bill`: the request's rate-limit count, paid inside the seat script (`viewer_seat_take`)."""
     # The participant id exists before the seat, so the seat script records it in the same round
     # trip (a token from CreateParticipantToken carries IVS's own id; the session open fixes that).
     participant_id = participant_token.new_participant_id()
     grant = seating.viewer_seat_take(
-        user_id=user_id, stage_arn=stage_arn, participant_id=participant_id, room_id=room_id, rate_ticket=rate_ticket
+        user_id=user_id, stage_arn=stage_arn, participant_id=participant_id, room_id=room_id, rate_bill=rate_bill
     )
     try:
         minted = token_mint(

@@ -42,23 +42,16 @@ class ViewerHeartbeatApi(APIView):
         responses=envelope_responses(HeartbeatResultSerializer, errors=(404,)),
     )
     def post(self, request: Request) -> Response:
-        ticket = throttling.take_deferred(request)  # (already counted when the fast path tried first)
-        try:
+        with throttling.RateBill(throttling.take_deferred(request)) as bill:
             valid = _HEARTBEAT_BODY.validated(request.data)
             user_id, stage_arn = valid["userId"], valid["stageArn"]
             stage_id = stage_selectors.live_stage_id(stage_arn)
-        except Exception:
-            throttling.settle(ticket)  # a limited client gets 429, not the error, as before
-            raise
-        # Fast path, one Redis round trip: count the request and refresh a tracked viewer of a live
-        # stage. Anything else (untracked viewer, re-registration, a moved seat) takes the full
-        # service path, which is what every heartbeat did before.
-        if ticket is not None and ticket.counted is not None:
-            throttling.settle(ticket)  # counted by the fast path already: only enforced here
-            ticket = None
-        count, tracked = lifecycle.viewer_heartbeat_refresh(stage_id=stage_id, user_id=user_id, rate_ticket=ticket)
-        if ticket is not None and count is not None:
-            throttling.enforce(ticket, count)
+            # One Redis round trip: count the request and refresh a tracked viewer of a live stage.
+            # Anything else (untracked viewer, re-registration, a moved seat) takes the full path.
+            count, tracked = lifecycle.viewer_heartbeat_refresh(
+                stage_id=stage_id, user_id=user_id, rate_ticket=bill.owed()
+            )
+            bill.counted(count)
         if not tracked:
             lifecycle.viewer_heartbeat(user_id=user_id, stage_arn=stage_arn)
         return ok({"userId": user_id, "stageArn": stage_arn, "heartbeatUpdated": True}, message=_("心跳更新成功"))

@@ -35,18 +35,18 @@ def viewer_seat_take(
     stage_arn: str | None,
     participant_id: str,
     room_id: str = Room.DEFAULT,
-    rate_ticket: throttling.RateTicket | None = None,
+    rate_bill: throttling.RateBill | None = None,
 ) -> SeatGrant:
     """Take (or keep) the viewer's seat in the room atomically; STAGE_FULL asks for capacity now.
     One seat per viewer per room: a refresh keeps it, and the same viewer may sit in two rooms.
 
     `participant_id` is recorded with the seat (the token about to be minted carries it).
-    `rate_ticket`: the request's rate-limit count, still owed — made inside the seat script (or
-    here, before any other answer), exactly once: a limited client gets 429 before anything else.
+    `rate_bill`: the request's rate-limit count, paid inside the seat script (or before any other
+    answer), exactly once: a limited client gets 429 before anything else.
     """
     at = presence.now()
-    rate = _rate_count(rate_ticket)
-    try:
+    bill = rate_bill or throttling.RateBill(None)
+    with bill:
         if room_id != Room.DEFAULT:
             stage_selectors.validate_room_id(room_id)  # malformed: 400 (unknown: 404 below)
         if stage_arn:
@@ -60,10 +60,8 @@ def viewer_seat_take(
         else:
             registry, room = stage_selectors.assignable_or_404(room_id)
             by_id, candidates, capacity = registry.by_id, room.assignable, settings.STAGE_MAX_PARTICIPANTS
-    except Exception:
-        if rate is not None:
-            throttling.settle(rate_ticket)  # counted before the error answer, as everywhere
-        raise
+    owed = bill.owed()
+    rate = presence.RateCount(key=owed.key, limit=owed.limit, ttl=owed.ttl) if owed is not None else None
     attempt = presence.assign_seat(
         room_id=room_id,
         user_id=user_id,
@@ -75,8 +73,7 @@ def viewer_seat_take(
         generation=(stage_registry.generation_key(), registry.generation) if registry else None,
         rate=rate,
     )
-    if rate_ticket is not None and attempt.rate_count is not None:
-        throttling.enforce(rate_ticket, attempt.rate_count)
+    bill.counted(attempt.rate_count)
     if attempt.stale:
         # A stage changed since this process read the list: read it again (the generation first)
         # and take the seat from that; the request was counted already, so no count this time.
@@ -100,15 +97,6 @@ def viewer_seat_take(
         _ask_for_capacity(room_id=room_id, waiting=None)
     stage_for_seat = by_id.get(seat.stage_id) or Stage.objects.get(arn__endswith=f"/{seat.stage_id}")
     return SeatGrant(stage=stage_for_seat, seat=seat)
-
-
-def _rate_count(ticket: throttling.RateTicket | None) -> presence.RateCount | None:
-    """The count to make in the seat script; None when nothing is owed (then the ticket is settled
-    here: limiting is off, or the request was already counted — `counted` — and is only enforced)."""
-    if ticket is None or ticket.counted is not None:
-        throttling.settle(ticket)
-        return None
-    return presence.RateCount(key=ticket.key, limit=ticket.limit, ttl=ticket.ttl)
 
 
 def _ask_for_capacity(*, room_id: str, waiting: str | None) -> None:

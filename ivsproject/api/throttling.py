@@ -176,3 +176,55 @@ def take_deferred(request: Request) -> RateTicket | None:
     ticket = getattr(request, _DEFERRED, None)
     setattr(request, _DEFERRED, None)
     return ticket
+
+
+class RateBill:
+    """One request's rate-limit count, paid exactly once — the one place that rule lives.
+
+    The hot paths count a request inside the Redis script that does their work (the heartbeat's
+    refresh, the seat script), so the count cannot be made up front like everywhere else. Use:
+
+        with RateBill(ticket) as bill:      # any error inside: counted first (429 wins over it)
+            ...validate, look up...
+            owed = bill.owed()              # the ticket for the script to count in, or None
+            count = run_script(..., owed)
+            bill.counted(count)             # the script's count, enforced (429 over the limit)
+
+    `owed()` settles here what needs no script: limiting off, or a count already made (by the
+    fast path, which handed the request to Django with its count). Once the ticket is handed to a
+    script it is paid: an error after that never counts the request again. Nesting `with` on one
+    bill is safe (the fast path's service call and Django's view share the rule).
+    """
+
+    __slots__ = ("_paid", "ticket")
+
+    def __init__(self, ticket: RateTicket | None) -> None:
+        self.ticket = ticket
+        self._paid = ticket is None
+
+    def __enter__(self) -> RateBill:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self.settle()  # a limited client gets 429, not the error
+
+    def settle(self) -> None:
+        """Count now (one INCR) and enforce, unless paid already."""
+        if not self._paid:
+            self._paid = True
+            settle(self.ticket)
+
+    def owed(self) -> RateTicket | None:
+        if self._paid:
+            return None
+        assert self.ticket is not None
+        if self.ticket.counted is not None:
+            self.settle()  # counted by the fast path already: only enforced here
+            return None
+        self._paid = True
+        return self.ticket
+
+    def counted(self, count: int | None) -> None:
+        if count is not None and self.ticket is not None:
+            enforce(self.ticket, count)
