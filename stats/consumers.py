@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -35,27 +34,6 @@ logger = logging.getLogger(__name__)
 CHANNELS = ("stats", "rooms")
 MAX_FRAME_BYTES = 4096
 CLOSE_POLICY_VIOLATION = 1008
-
-
-def _normalise_origin(origin: str) -> str:
-    parts = urlsplit(origin.strip().lower())
-    if not parts.scheme or not parts.hostname:
-        return origin.strip().lower().rstrip("/")
-    default_port = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(parts.scheme)
-    port = "" if parts.port in (None, default_port) else f":{parts.port}"
-    return f"{parts.scheme}://{parts.hostname}{port}"
-
-
-def origin_allowed(origin: str | None) -> bool:
-    """Open in development and with an empty list; in production with a list, the browser's Origin
-    must be on it ("*" allows any). A handshake without Origin is refused then too: only
-    non-browser clients omit it, and they can claim any origin anyway."""
-    allowed = list(getattr(settings, "WS_ALLOWED_ORIGINS", []) or [])
-    if not settings.IS_PRODUCTION or not allowed or "*" in allowed:
-        return True
-    if not origin:
-        return False
-    return _normalise_origin(origin) in {_normalise_origin(a) for a in allowed}
 
 
 def handshake_language(scope: dict[str, Any]) -> str:
@@ -89,13 +67,7 @@ class FrameBudget:
 
 class StatsConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
-        headers = dict(self.scope.get("headers") or [])
-        raw_origin = headers.get(b"origin")
-        origin = raw_origin.decode("latin-1") if raw_origin else None
-        if not origin_allowed(origin):
-            logger.info("ws handshake refused for origin %r", origin)
-            await self.close()  # before accept: the handshake is rejected (HTTP 403)
-            return
+        # The browser's Origin was checked before the handshake reached here (ivsproject/asgi.py).
         rate = float(getattr(settings, "WS_MAX_FRAMES_PER_SECOND", 20))
         self.budget = FrameBudget(rate=rate, burst=rate * 2)
         self.subscribed: set[str] = set()
