@@ -11,6 +11,7 @@ push, a replication tick).
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -60,9 +61,12 @@ def state_key(room_id: str = Room.DEFAULT) -> str:
 
 
 def _ttl() -> int:
-    # A few poll intervals: if both polling and events stop, "live" decays to "not live" instead of
-    # being claimed forever.
-    return max(settings.STATS_PUSH_INTERVAL_SECONDS * 6, 60)
+    """How long the state lasts unrefreshed: if both polls and events stop, "live" decays to "not
+    live" instead of being claimed forever. Polls visit the rooms in rotation, so the state must
+    outlive two whole rotations (at MAX_ROOMS), or a live host would read offline between polls."""
+    interval = settings.STATS_PUSH_INTERVAL_SECONDS
+    rotation = math.ceil(settings.MAX_ROOMS / max(settings.HOST_LIVE_POLL_ROOMS_PER_TICK, 1)) * interval
+    return max(interval * 6, 60, rotation * 2)
 
 
 class _NotRead:

@@ -119,3 +119,17 @@ def test_poll_reconciles_a_lost_unpublished_event(ivs_events, master_stage):
     emulator.participant_leave(stage_arn=master_stage.arn, participant_id=participant)  # the event got lost
     assert hostlive.refresh() is False
     assert not is_publisher_live()
+
+
+def test_the_host_state_outlives_a_whole_poll_rotation(ivs_events, master_stage, settings):
+    """With many rooms each is polled once per rotation: the live flag must not expire in between,
+    or a live host would read offline (and be announced live again) between its polls."""
+    import math
+
+    from ivsproject.redis import get_redis
+
+    settings.MAX_ROOMS, settings.HOST_LIVE_POLL_ROOMS_PER_TICK, settings.STATS_PUSH_INTERVAL_SECONDS = 50, 2, 5
+    ivs_events(ivs_stage_event(master_stage.arn, "Participant Published", event_id="e1"))
+
+    rotation = math.ceil(50 / 2) * 5
+    assert get_redis().ttl(hostlive.live_key()) >= rotation
