@@ -1,4 +1,4 @@
-"""`make bench` → `python -m bench`: the issue-7 suite, bounded in time (~4 min on 2 cores).
+"""`make bench` → `python -m bench`: the issue-7 suite, bounded in time (~6 min on 2 cores).
 
     python -m bench                    # every row, 10 s per load run
     python -m bench --rows 1,3 --seconds 5
@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.env import ROOT, bench_env
 
 RESULTS = ROOT / "bench" / "results"
-GROUPS = ("1", "2", "3", "4", "5", "6", "7")
+GROUPS = ("1", "2", "3", "4", "5", "6", "7", "8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
             ("3", lambda: [bench_rows.correctness_row(ctx)]),
             ("4", lambda: bench_rows.fanout_rows(ctx)),
             ("5", lambda: bench_rows.scale_rows(ctx)),
+            ("8", lambda: bench_rows.rooms_rows(ctx)),
         ]
         # Row groups measured together: 2 and 7a/b come with 1 (same server run); 6 and 7c with 5.
         for key, run in plan:
-            covers = {"1": {"1", "2", "7"}, "3": {"3"}, "4": {"4"}, "5": {"5", "6", "7"}}[key]
+            covers = {"1": {"1", "2", "7"}, "3": {"3"}, "4": {"4"}, "5": {"5", "6", "7"}, "8": {"8"}}[key]
             if not covers & wanted:
                 continue
             print(f"bench: row group {key} ({time.monotonic() - started:.0f} s) ...", flush=True)

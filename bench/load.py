@@ -34,6 +34,10 @@ class Stream:
     user_prefix: str = "hb-"
     viewers: int = 0
     stage_arn: str = ""
+    # Several rooms: request i names arns[i % len] as its stageArn (the viewer's stage, seeded so)
+    # and rooms[i % len] as its roomId.
+    arns: tuple[str, ...] = ()
+    rooms: tuple[str, ...] = ()
 
     def slice(self, n: int) -> Stream:
         """The stream for the n-th slice of an interleaved run: token streams get viewers of their own
@@ -47,8 +51,11 @@ class Stream:
         if self.method != "POST":
             return None
         data = {"userId": f"{self.user_prefix}{i}"}
-        if self.stage_arn:
-            data["stageArn"] = self.stage_arn
+        arn = self.arns[i % len(self.arns)] if self.arns else self.stage_arn
+        if arn:
+            data["stageArn"] = arn
+        if self.rooms:
+            data["roomId"] = self.rooms[i % len(self.rooms)]
         return json.dumps(data, separators=(",", ":")).encode()
 
 
@@ -80,6 +87,7 @@ _LUA = r"""
 local counter = 0
 local n = __VIEWERS__
 local method, path, key, prefix, arn = "__METHOD__", "__PATH__", "__KEY__", "__PREFIX__", "__ARN__"
+local arns, rooms = {__ARNS__}, {__ROOMS__}
 local function ip(i)
   return "10." .. (math.floor(i / 65536) % 256) .. "." .. (math.floor(i / 256) % 256) .. "." .. (i % 256)
 end
@@ -91,11 +99,12 @@ request = function()
   local body = nil
   if method == "POST" then
     headers["Content-Type"] = "application/json"
-    if arn ~= "" then
-      body = '{"userId":"' .. prefix .. i .. '","stageArn":"' .. arn .. '"}'
-    else
-      body = '{"userId":"' .. prefix .. i .. '"}'
-    end
+    local stage = arn
+    if #arns > 0 then stage = arns[(i % #arns) + 1] end
+    body = '{"userId":"' .. prefix .. i .. '"'
+    if stage ~= "" then body = body .. ',"stageArn":"' .. stage .. '"' end
+    if #rooms > 0 then body = body .. ',"roomId":"' .. rooms[(i % #rooms) + 1] .. '"' end
+    body = body .. '}'
   end
   return wrk.format(method, path, headers, body)
 end
@@ -124,6 +133,10 @@ def _lua(stream: Stream) -> str:
         if '"' in value or "\\" in value:
             raise ValueError(f"unsafe value for the Lua template: {value!r}")
         script = script.replace(name, value)
+    for name, values in (("__ARNS__", stream.arns), ("__ROOMS__", stream.rooms)):
+        if any('"' in v or "\\" in v for v in values):
+            raise ValueError(f"unsafe value for the Lua template: {values!r}")
+        script = script.replace(name, ",".join(f'"{v}"' for v in values))
     return script
 
 

@@ -665,6 +665,155 @@ def scale_rows(ctx: Context) -> list[Row]:
     return rows
 
 
+# --- 8: 100 rooms -----------------------------------------------------------------------------------
+
+ROOMS = 100  # `default` and 99 more, each with its master stage: the account's default stage quota
+ROOM_VIEWERS = 1_000  # per room in the stats rows: 100,000 viewers in all
+
+
+def rooms_rows(ctx: Context) -> list[Row]:
+    """Heartbeat and viewer token with 100 rooms (the targets of rows 1a/1b/2a: their cost must not
+    grow with the number of rooms), then the room stats at 100 rooms x 1,000 viewers.
+
+    The same requests on the default room alone run interleaved with them and the baseline, so
+    "100 rooms against one" is read off the same spells of the machine (`vs_one_room`)."""
+    from bench import seed
+
+    seed.presence_clear()
+    masters = seed.rooms_ensure(ROOMS)
+    room_ids = tuple(m.room_id for m in masters)
+    arns = tuple(m.arn for m in masters)
+    # Heartbeat viewer i sits in room i % 100, the room the stream names for it; the one-room
+    # stream's viewers all sit on the default room's master.
+    now = time.time()
+    for n, master in enumerate(masters):
+        users = [f"hbr-{i}" for i in range(n, HEARTBEAT_VIEWERS, len(masters))]
+        seed.viewers_write(master, users, at=now, with_sessions=False)
+    seed.viewers_write(masters[0], [f"hb1-{i}" for i in range(HEARTBEAT_VIEWERS)], at=now, with_sessions=False)
+    key = ctx.env.api_key
+    run = uuid.uuid4().hex[:6]
+
+    def heartbeats(path: str, *, rooms: bool = True) -> Stream:
+        if not rooms:
+            return Stream("POST", path, key, user_prefix="hb1-", viewers=HEARTBEAT_VIEWERS, stage_arn=arns[0])
+        return Stream("POST", path, key, user_prefix="hbr-", viewers=HEARTBEAT_VIEWERS, arns=arns)
+
+    def tokens(path: str, *, rooms: bool = True) -> Stream:
+        if not rooms:
+            return Stream("POST", path, key, user_prefix=f"tok1-{run}-")
+        return Stream("POST", path, key, user_prefix=f"tokr-{run}-", rooms=room_ids)
+
+    with servers.running(ctx.env, "web-rooms", servers.web_command(), extra_env=TOKEN_ENV) as server:
+        base_hb, one_hb, hb = ctx.measure_interleaved(
+            server.url,
+            [
+                heartbeats("/api/bench/baseline/heartbeat"),
+                heartbeats("/api/viewer/heartbeat", rooms=False),
+                heartbeats("/api/viewer/heartbeat"),
+            ],
+        )
+        base_tok, one_tok, tok = ctx.measure_interleaved(
+            server.url,
+            [
+                tokens("/api/bench/baseline/token"),
+                tokens("/api/token/viewer", rooms=False),
+                tokens("/api/token/viewer"),
+            ],
+        )
+    rows = [
+        _throughput_row(
+            "8a",
+            f"heartbeat req/s, {len(masters)} rooms (viewer i in room i % {len(masters)})",
+            "req/s",
+            hb,
+            base_hb,
+            min_ratio=0.6,
+            min_rps=3400,
+            detail={
+                "heartbeat": hb.as_dict(),
+                "one_room": one_hb.as_dict(),
+                "vs_one_room": _ratio(hb.rps, one_hb.rps),
+                "baseline": base_hb.as_dict(),
+            },
+        ),
+        Row(
+            "8b",
+            f"heartbeat latency p99, {len(masters)} rooms",
+            round(hb.p99_ms, 1),
+            "ms p99",
+            "p99 < 50 ms",
+            hb.p99_ms < 50,
+            baseline=round(base_hb.p99_ms, 1),
+            ratio=_ratio(hb.p99_ms, base_hb.p99_ms, lower_is_better=True),
+            detail={
+                "p50_ms": round(hb.p50_ms, 2),
+                "one_room_p99_ms": round(one_hb.p99_ms, 1),
+                "baseline_p50_ms": round(base_hb.p50_ms, 2),
+            },
+        ),
+        _throughput_row(
+            "8c",
+            f"viewer tokens, {len(masters)} rooms (request i in room i % {len(masters)})",
+            "tokens/s",
+            tok,
+            base_tok,
+            min_ratio=0.4,
+            min_rps=500,
+            detail={
+                "tokens": tok.as_dict(),
+                "one_room": one_tok.as_dict(),
+                "vs_one_room": _ratio(tok.rps, one_tok.rps),
+                "baseline": base_tok.as_dict(),
+                "p99_ms": round(tok.p99_ms, 1),
+            },
+        ),
+    ]
+    rows += _room_stats_rows(ctx, masters)
+    return rows
+
+
+def _room_stats_rows(ctx: Context, masters: list) -> list[Row]:  # type: ignore[type-arg]
+    from django.core.wsgi import get_wsgi_application
+
+    from bench import seed
+
+    app = get_wsgi_application()
+    seed.presence_clear()
+    middle = masters[len(masters) // 2].room_id
+    paths = {
+        "room": f"/api/stats?roomId={middle}",
+        "rooms": "/api/stats/rooms",
+        "room_baseline": "/api/bench/baseline/stats-room",
+        "rooms_baseline": "/api/bench/baseline/rooms",
+    }
+    empty = {name: _server_time(app, ctx.env.api_key, path) for name, path in paths.items()}
+    now = time.time()
+    for n, master in enumerate(masters):
+        seed.viewers_write(master, [f"r{n:03d}-{i:05d}" for i in range(ROOM_VIEWERS)], at=now, with_sessions=False)
+    full = {name: _server_time(app, ctx.env.api_key, path) for name, path in paths.items()}
+    viewers = ROOM_VIEWERS * len(masters)
+    rows = []
+    for row_id, name, label, limit in (
+        ("8d", "room", "GET /api/stats?roomId=", 5),
+        ("8e", "rooms", "GET /api/stats/rooms", 20),
+    ):
+        t, base = full[name], full[f"{name}_baseline"]
+        rows.append(
+            Row(
+                row_id,
+                f"{label} at {len(masters)} rooms x {ROOM_VIEWERS:,} viewers: server time",
+                t["median_ms"],
+                "ms",
+                f"< {limit} ms, independent of viewers",
+                t["p99_ms"] < limit,
+                baseline=base["median_ms"],
+                ratio=_ratio(t["median_ms"], base["median_ms"], lower_is_better=True),
+                detail={f"at_{viewers}": t, "at_0_viewers": empty[name], "baseline": base},
+            )
+        )
+    return rows
+
+
 def _server_time(app, api_key: str, path: str, count: int = 300) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """In-process time of the whole Django stack (middleware, view, rendering), no network."""
     for i in range(30):
@@ -691,10 +840,11 @@ def wsgi_call(app, api_key: str, path: str, i: int, *, method: str = "GET", body
     def start_response(status: str, headers: list, exc_info: object = None) -> None:
         out["status"] = status
 
+    path, _, query = path.partition("?")
     environ = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
-        "QUERY_STRING": "",
+        "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "80",
         "HTTP_HOST": "127.0.0.1",
@@ -712,4 +862,14 @@ def wsgi_call(app, api_key: str, path: str, i: int, *, method: str = "GET", body
     return out["status"]
 
 
-__all__ = ["ROOT", "Context", "Row", "correctness_row", "fanout_rows", "http_rows", "scale_rows", "wsgi_call"]
+__all__ = [
+    "ROOT",
+    "Context",
+    "Row",
+    "correctness_row",
+    "fanout_rows",
+    "http_rows",
+    "rooms_rows",
+    "scale_rows",
+    "wsgi_call",
+]

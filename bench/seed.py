@@ -25,6 +25,30 @@ def stages_ensure(count: int) -> list[Stage]:
     return sorted(live_stages(), key=lambda s: (not s.is_master, s.created_at, s.id))
 
 
+def rooms_ensure(count: int) -> list[Stage]:
+    """The room `default` and rooms `bench-room-NN` up to `count` live rooms (through the real
+    service: a master stage each, created in the emulator); their master stages, default first.
+
+    The caps are raised for this process only: the rooms need MAX_ROOMS, and the default room may
+    hold the other rows' stages beside the masters (ACCOUNT_MAX_STAGES, the emulator's quota)."""
+    from django.test import override_settings
+
+    from stages import rooms
+    from stages.selectors import live_rooms, master_stage
+    from stages.services import stage_ensure_master
+
+    stage_ensure_master()
+    have = set(live_rooms().values_list("room_id", flat=True))
+    wanted = [f"bench-room-{n:02d}" for n in range(1, count)]
+    caps = {"MAX_ROOMS": count + 10, "ACCOUNT_MAX_STAGES": 10_000, "IVS_EMULATOR_MAX_STAGES": 10_000}
+    with override_settings(**caps, IVS_STAGE_CALLS_PER_SECOND=10_000):
+        for room_id in wanted:
+            if room_id not in have:
+                rooms.room_create(room_id=room_id)
+    masters = [master_stage(room_id) for room_id in ["default", *wanted]]
+    return [m for m in masters if m is not None]
+
+
 def presence_clear() -> None:
     client = get_redis()
     keys = list(client.scan_iter(match=presence.keys_pattern(), count=5000))

@@ -47,6 +47,44 @@ SHAPES: dict[str, tuple[dict, str | None]] = {
         },
         None,
     ),
+    # /api/stats?roomId= of a room with its master alone (rows 8d).
+    "stats-room": (
+        {
+            "totalViewers": 1000,
+            "activeStages": 1,
+            "isPublisherLive": False,
+            "stages": [
+                {
+                    "stageArn": STAGE_ARN,
+                    "stageName": "bench-room-50-master",
+                    "viewerCount": 1000,
+                    "autoScaled": False,
+                    "createdAt": "2025-10-21T10:30:00.000Z",
+                    "roomId": "bench-room-50",
+                }
+            ],
+            "roomId": "bench-room-50",
+        },
+        None,
+    ),
+    # /api/stats/rooms over 100 rooms (row 8e).
+    "rooms": (
+        {
+            "totalViewers": 100000,
+            "liveRooms": 0,
+            "rooms": [
+                {
+                    "roomId": f"bench-room-{n:02d}",
+                    "name": f"bench-room-{n:02d}",
+                    "totalViewers": 1000,
+                    "activeStages": 1,
+                    "isPublisherLive": False,
+                }
+                for n in range(100)
+            ],
+        },
+        None,
+    ),
 }
 
 
