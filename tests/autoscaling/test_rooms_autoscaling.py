@@ -314,3 +314,31 @@ def test_a_stage_freed_by_one_room_goes_to_a_refusing_room_in_the_same_tick(api,
     assert [d.split()[1] for d in actions(decisions, "delete")] == [drained.arn]
     assert created_in(decisions) == ["r2"] and actions(decisions, "blocked") == []
     assert live_stages().count() == settings.ACCOUNT_MAX_STAGES
+
+
+def test_demand_left_by_a_deleted_room_creates_nothing(api, three_rooms):
+    from autoscaling import demand
+
+    assert api.delete("/api/rooms/r3").status_code == 200
+    demand.demand_record("late-1", "late-2", room_id="r3")  # refused just before the deletion
+
+    assert autoscale() == []
+    assert not live_stages("r3").exists()
+    assert not [s for s in ivs.list_stages() if s.tags.get("Room") == "r3"]
+
+
+def test_a_dry_run_over_several_rooms_says_what_it_would_do_and_does_nothing(api, three_rooms, settings):
+    from autoscaling.autoscaler import autoscale_tick
+
+    crowd(api, "r1", SEATS + 5)
+    crowd(api, "r2", HOT)
+    settings.ACCOUNT_MAX_STAGES = live_stages().count() + 2
+    before = sorted(s.arn for s in ivs.list_stages())
+
+    planned = [str(d) for d in autoscale_tick(dry_run=True)]
+
+    assert [d.split(" — ")[1] for d in actions(planned, "create")] == ["room r1: 5 viewer(s) found no seat"] * 2
+    assert len(actions(planned, "blocked")) == 1
+    assert sorted(s.arn for s in ivs.list_stages()) == before
+    # The demand is still there for the real tick, which does what the dry run said.
+    assert [d.split(" — ")[1] for d in actions(autoscale(), "create")] == ["room r1: 5 viewer(s) found no seat"] * 2
