@@ -1,5 +1,6 @@
 """The hot paths with many rooms: a heartbeat's and a viewer token's cost must not grow with the
-number of rooms (docs/performance.md, rows 8a-8c)."""
+number of rooms (docs/performance.md, rows 8a-8c), and a viewer's seat in one room lives and times
+out on its own."""
 
 from __future__ import annotations
 
@@ -53,3 +54,26 @@ def test_a_stage_missing_from_the_read_is_still_found_or_refused(api, many_rooms
     assert api.delete(f"/api/rooms/{many_rooms[0]}").status_code == 200
     response = api.post("/api/viewer/heartbeat", {"userId": "v", "stageArn": deleted})
     assert response.status_code == 404
+
+
+def test_one_viewer_in_two_rooms_times_out_of_one_and_keeps_the_other(api, master_stage, settings, clock):
+    from stages import presence
+    from viewers.cleanup import viewers_cleanup
+    from viewers.models import ViewerSession
+
+    rooms.room_create(room_id="r1")
+    in_default = api.post("/api/token/viewer", {"userId": "v"}).json()["data"]["stageArn"]
+    in_r1 = api.post("/api/token/viewer", {"userId": "v", "roomId": "r1"}).json()["data"]["stageArn"]
+    clock.advance(settings.HEARTBEAT_TIMEOUT_SECONDS + 5)
+    assert api.post("/api/viewer/heartbeat", {"userId": "v", "stageArn": in_default}).status_code == 200
+
+    viewers_cleanup()
+
+    assert presence.seat_of("v", room_id="r1") is None
+    assert presence.seat_of("v") == in_default.rsplit("/", 1)[1]
+    sessions = {s.stage.arn: s for s in ViewerSession.objects.filter(user_id="v")}
+    assert sessions[in_r1].leave_reason == ViewerSession.LeaveReason.TIMEOUT
+    assert sessions[in_default].left_at is None
+    # Back in r1, the viewer gets a seat again; the default room's seat is untouched.
+    again = api.post("/api/token/viewer", {"userId": "v", "roomId": "r1"}).json()["data"]
+    assert again["stageArn"] == in_r1 and presence.seat_of("v") == in_default.rsplit("/", 1)[1]
