@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from ivsproject.api.exceptions import NotFound, ValidationFailed
 from stages import presence, registry
-from stages.ivs import is_valid_stage_arn
+from stages.ivs import is_valid_stage_arn, stage_id_from_arn
 from stages.models import ROOM_ID_PATTERN, Room, Stage
 
 _PAGE_SALT = "stages.list"
@@ -130,11 +130,12 @@ def live_stage_id(stage_arn: str) -> str:
     # One read confirms every live stage, not this one alone: with many rooms the account holds up
     # to ACCOUNT_MAX_STAGES stages, and confirming them one at a time sent a heartbeat per stage
     # per few seconds through the full path — a heartbeat cost that grew with the rooms.
-    live = registry.load().live
+    # One query and no Redis call: with Redis away, the heartbeat's own script is the one wait.
+    live = list(live_stages().values_list("arn", flat=True))
     until = time.monotonic() + _LIVE_STAGE_TTL_SECONDS
     if len(_LIVE_STAGES) + len(live) >= _LIVE_STAGES_MAX:  # stages come and go; keep the map bounded
         _LIVE_STAGES.clear()
-    _LIVE_STAGES.update({s.arn: (s.stage_id, until) for s in live})
+    _LIVE_STAGES.update({arn: (stage_id_from_arn(arn), until) for arn in live})
     if stage_arn not in _LIVE_STAGES:  # unknown (404), or recorded after the read
         _LIVE_STAGES[stage_arn] = (stage_by_arn(stage_arn).stage_id, until)
     return _LIVE_STAGES[stage_arn][0]
