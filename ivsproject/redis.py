@@ -1,7 +1,7 @@
 """The one Redis connection pool of a process (presence, locks, budgets, emulator state).
 
 Timeouts are short on purpose: when Redis is down a request must fail fast with a 503
-envelope instead of holding a worker (issue: failure drills).
+envelope instead of holding a worker (docs/operations.md, failure drills).
 """
 
 from __future__ import annotations

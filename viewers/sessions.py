@@ -29,11 +29,11 @@ BATCH = 1000
 def insert_open(*, user_id: str, stage: Stage, participant_id: str, at: datetime) -> bool:
     """INSERT an open session; False when one is open already (the partial unique constraint).
 
-    Why (bench/, issue 7): a plain INSERT through the cursor, not `Model.save()` — the ORM's
-    instance, pre/post-save machinery and SQL compiler were ~100 µs of CPU of the ~300 µs the
-    INSERT cost per viewer token. Columns come from the model; values are adapted by the backend,
-    so SQLite works as PostgreSQL does. On PostgreSQL, concurrent joins of one process share one
-    statement and one commit (`_JOINS`, a `GroupCommit`).
+    Why: a plain INSERT through the cursor, not `Model.save()` — the ORM's instance, pre/post-save
+    machinery and SQL compiler were a third of the INSERT's CPU per viewer token. Columns come from
+    the model; values are adapted by the backend, so SQLite works as PostgreSQL does. On
+    PostgreSQL, concurrent joins of one process share one statement and one commit (`_JOINS`, a
+    `GroupCommit`).
     """
     when = connection.ops.adapt_datetimefield_value(at)
     params: list[Any] = [user_id, stage.pk, participant_id, when, when, "", 0.0]
@@ -240,7 +240,7 @@ def close_open_on_stage(stage: Stage, ends: list[tuple[str, datetime]], *, reaso
     """Close the open sessions on `stage` of the given viewers, each at its end time (never before
     its join), touching still-open rows only. Returns how many were closed.
 
-    Why (bench/, issue 7, row 6): the timeout cleanup read each page of sessions (10,000 model
+    Why: the timeout cleanup read each page of sessions (10,000 model
     instances at 100,000 viewers) only to write them back; on PostgreSQL one UPDATE ... FROM
     (VALUES ...) per batch joins on the open-session key (the partial unique index finds each row)
     and computes the watch time itself, with parameters bound by the server (psycopg's client-side

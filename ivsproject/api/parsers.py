@@ -24,7 +24,7 @@ class JsonObjectParser(JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             # json's scanner gives up at the interpreter's recursion limit: `[[[[…` 10,000 deep fits
-            # in a 64 KiB body and used to escape as a 500 (found by tests/hardening). Bad input: 400.
+            # in a 64 KiB body and used to escape as a 500. Bad input: 400.
             # (The reason is development-only detail, in English like DRF's other parse errors.)
             raise ParseError("JSON nested too deeply") from None
         if not isinstance(data, dict):

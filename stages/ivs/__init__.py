@@ -1,4 +1,4 @@
-"""Amazon IVS real-time, the only place in the project that talks to AWS (DESIGN.md).
+"""Amazon IVS real-time, the only place in the project that talks to AWS (docs/architecture.md).
 
 Import what you need from here: `from stages import ivs; ivs.create_stage(...)`.
 

@@ -1,6 +1,6 @@
 """AWS call budget: one shared Redis rate limiter per IVS operation group.
 
-IVS rate quotas are account-wide and not adjustable (DESIGN.md): 5 TPS for each stage operation
+IVS rate quotas are account-wide and not adjustable (IVS service quotas): 5 TPS for each stage operation
 and 50 TPS for CreateParticipantToken. Every process (web, worker, beat) shares the budget through
 Redis, so the sum of our calls stays under the quota no matter how many processes run.
 

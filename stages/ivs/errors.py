@@ -1,7 +1,7 @@
 """The one translation from botocore/AWS failures to our ApiError hierarchy.
 
 Nothing botocore-shaped leaves `stages.ivs`: every wrapper funnels its exception through
-`to_api_error`. The IVS error codes are listed in DESIGN.md.
+`to_api_error`. The IVS error codes are those of the IVS real-time API reference.
 
 | AWS / botocore                                    | CreateParticipantToken | every other call          |
 |---------------------------------------------------|------------------------|---------------------------|

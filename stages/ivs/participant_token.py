@@ -2,7 +2,7 @@
 
 IVS accepts a JWT signed with a P-384 key whose public half was imported with ImportPublicKey
 (max 3 per region). Signing locally costs well under a millisecond, against an account-wide 50 TPS
-quota for CreateParticipantToken, so viewer tokens are minted here (DESIGN.md "Amazon IVS facts").
+quota for CreateParticipantToken, so viewer tokens are minted here.
 The JWT itself is `token_signing.mint_token`'s, re-exported here for the token service.
 """
 

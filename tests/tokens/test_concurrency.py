@@ -1,4 +1,4 @@
-"""Atomicity across real server processes (issue acceptance)."""
+"""Atomicity across real server processes."""
 
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
