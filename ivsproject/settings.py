@@ -82,7 +82,7 @@ IVS_TOKEN_SIGNING = _raw("IVS_TOKEN_SIGNING", "self").lower()
 IVS_PUBLIC_KEY_ARN = _raw("IVS_PUBLIC_KEY_ARN", "")
 IVS_PRIVATE_KEY = _raw("IVS_PRIVATE_KEY", "")
 WHIP_ENDPOINT = _raw("WHIP_ENDPOINT", "https://global.whip.live-video.net")
-# Budgets kept just under the account-wide IVS quotas (DESIGN.md): 5 TPS stage calls, 50 TPS tokens.
+# Budgets kept just under the account-wide IVS quotas: 5 TPS stage calls, 50 TPS tokens.
 IVS_STAGE_CALLS_PER_SECOND = _int("IVS_STAGE_CALLS_PER_SECOND", 5)
 IVS_TOKEN_CALLS_PER_SECOND = _int("IVS_TOKEN_CALLS_PER_SECOND", 50)
 IVS_EMULATOR_MAX_STAGES = _int("IVS_EMULATOR_MAX_STAGES", 100)
