@@ -332,6 +332,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["ivsproject.api.parsers.JsonObjectParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "ivsproject.api.negotiation.AlwaysJsonNegotiation",
     "DEFAULT_METADATA_CLASS": "ivsproject.api.envelope.EnvelopeMetadata",
     "DEFAULT_AUTHENTICATION_CLASSES": ["ivsproject.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["ivsproject.api.authentication.HasApiKey"],
