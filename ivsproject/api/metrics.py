@@ -27,14 +27,26 @@ LATENCY = Histogram(
 )
 
 
+# Any client can send any method token (`PROBE1234`); each would become a label value, i.e. new
+# series in every scrape for as long as the process lives. Methods outside this set count as `other`.
+KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    request_observer(method, route, status)(seconds)
+    # Folded before the cached lookup, so the cache stays as bounded as the labels.
+    request_observer(method_label(method), route, status)(seconds)
 
 
 @functools.cache
 def request_observer(method: str, route: str, status: int) -> Callable[[float], None]:
     """`observe_request` with the labelled series looked up once: `.labels()` costs more than the
-    increments (bench.profile). Bounded like the labels themselves: routes are patterns."""
+    increments (bench.profile). Bounded like the labels themselves: routes are patterns, methods
+    a known set."""
+    method = method_label(method)
     count = REQUESTS.labels(method, route, str(status)).inc
     observe = LATENCY.labels(method, route).observe
 

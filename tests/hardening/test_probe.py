@@ -4,6 +4,8 @@ fast path, the ASGI app for /ws): every test fails if its finding comes back."""
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from io import BytesIO
 from urllib.parse import urlsplit
 
@@ -120,3 +122,26 @@ def test_the_schema_still_negotiates_and_never_500s(accept):
     status, _, _ = call("GET", "/api/schema/", HTTP_ACCEPT=accept)
     assert status == 200
 
+
+# --- Metrics: a client's method never becomes a label value ----------------------------------
+
+
+def method_labels() -> set[str]:
+    status, _, content = call("GET", "/metrics")
+    assert status == 200
+    return set(re.findall(r'^ivs_http_request[a-z_]*\{[^}]*method="([^"]*)"', content.decode(), re.MULTILINE))
+
+
+def test_custom_methods_add_no_label_values_but_other(keyed):
+    method_labels()  # the scrape itself counts (GET)
+    before = method_labels()
+    for _ in range(30):
+        method = "PROBE" + secrets.token_hex(6).upper()
+        for path in ("/api/stats", "/health", "/api/nope", "/metrics"):
+            status, _, _ = call(method, path, HTTP_X_API_KEY=KEY)
+            assert status != 500
+
+    added = method_labels() - before
+    assert added <= {"other"}, sorted(added)
+    assert "other" in method_labels()
+    assert not any(label.startswith("PROBE") for label in method_labels())
