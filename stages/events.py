@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ivsproject.api.exceptions import ValidationFailed
@@ -28,6 +29,10 @@ PUBLISHED = "Participant Published"
 UNPUBLISHED = "Participant Unpublished"
 HANDLED = {PUBLISHED: True, UNPUBLISHED: False}
 _SEEN_TTL = 48 * 3600  # IVS retries delivery for a few hours; remember ids for longer
+# Events are ordered by their own time and the newest wins, so an event dated in the future would
+# outrank every poll until that date: one "Published" from 9999 would keep the host live for good.
+# AWS stamps events when they happen; allow only the clock skew between its clocks and ours.
+MAX_FUTURE_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,11 @@ def parse_event(event: Any) -> StageEvent:
         raise ValidationFailed(_("事件格式無效"), details={"time": event["time"][:40]}) from None
     if at.tzinfo is None:
         raise ValidationFailed(_("事件格式無效"), details={"time": event["time"][:40]})
+    if at > timezone.now() + MAX_FUTURE_SKEW:
+        raise ValidationFailed(
+            _("事件格式無效"),
+            details={"time": event["time"][:40], "maxFutureSeconds": int(MAX_FUTURE_SKEW.total_seconds())},
+        )
     stage_arn = resources[0]
     participant = detail.get("participant_id")
     name = detail.get("event_name")

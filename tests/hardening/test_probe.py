@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
+from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
 
 from ivsproject import wsgi
+from ivsproject.redis import get_redis
+from tests.factories import IVS_EVENTS_SECRET as SECRET
+from tests.factories import ivs_stage_event
 from tests.hardening.helpers import envelope_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_ratelimit_clock")]
@@ -145,3 +151,74 @@ def test_custom_methods_add_no_label_values_but_other(keyed):
     assert added <= {"other"}, sorted(added)
     assert "other" in method_labels()
     assert not any(label.startswith("PROBE") for label in method_labels())
+
+
+# --- EventBridge events: none from the future ------------------------------------------------
+
+
+@pytest.fixture
+def events_on(settings, monkeypatch):
+    settings.IVS_EVENTS_SECRET = SECRET
+    monkeypatch.setattr("stats.tasks.stats_push_now", lambda reason: None)
+    monkeypatch.setattr("autoscaling.tasks.request_autoscale", lambda: None)
+
+
+def snapshot() -> dict[str, object]:
+    """Every key in the (per-test, flushed) Redis database with its value."""
+    client = get_redis()
+    readers = {
+        "string": client.get,
+        "hash": client.hgetall,
+        "set": client.smembers,
+        "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+    }
+    return {name: readers.get(client.type(name), client.type)(name) for name in client.scan_iter(count=1000)}
+
+
+@contextmanager
+def freeze_moment(moment: datetime):
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        yield
+
+
+def send_event(event: dict, *, secret: str = SECRET, remote: str = "10.0.0.1"):
+    return call("POST", "/api/events/ivs", event, remote=remote, HTTP_X_IVS_EVENTS_SECRET=secret)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_an_event_from_the_future_is_refused_and_changes_nothing(events_on, master_stage):
+    from stages import hostlive
+    from stages.ivs import emulator
+    from stats.selectors import is_publisher_live
+    from tokens.services import token_publisher_create
+
+    host = token_publisher_create(user_id="host")
+    participant = emulator.participant_join(stage_arn=master_stage.arn, token=host.token)
+    event = ivs_stage_event(master_stage.arn, event_id="future", time="9999-12-31T23:59:59Z", participant=participant)
+    before = snapshot()
+
+    status, _, content = send_event(event)
+
+    assert (status, envelope_error(status, content)["code"]) == (400, "VALIDATION_ERROR")
+    assert snapshot() == before and not is_publisher_live()
+
+    # Clock skew is not an attack: an event a minute ahead is applied.
+    soon = ivs_stage_event(
+        master_stage.arn, event_id="soon", time=iso(datetime.now(UTC) + timedelta(minutes=1)), participant=participant
+    )
+    status, _, content = send_event(soon)
+    assert status == 200 and json.loads(content)["data"]["outcome"] == "applied"
+    assert is_publisher_live()
+
+    # The refused event left nothing behind a poll cannot correct: the host never published, and
+    # once the skewed event's time has passed the poll says so.
+    with freeze_moment(datetime.now(UTC) + timedelta(minutes=2)):
+        assert hostlive.refresh() is False
+    assert not is_publisher_live()
+
+    # Refused again on redelivery (its id was never remembered), still without effect.
+    status, _, _ = send_event(event)
+    assert status == 400 and not is_publisher_live()
