@@ -60,6 +60,7 @@ if API_KEY_IS_DEV_DEFAULT:
 SKIP_AUTH = env.bool("SKIP_AUTH", default=False)
 INTERNAL_SECRET = _raw("INTERNAL_SECRET", "")
 IVS_EVENTS_SECRET = _raw("IVS_EVENTS_SECRET", "")
+IVS_EVENTS_MAX_FAILURES = _int("IVS_EVENTS_MAX_FAILURES", 10)  # refused secrets per client address a minute, then 429
 RATE_LIMIT_PER_MINUTE = _int("RATE_LIMIT_PER_MINUTE", 100)
 TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
 # Bodies above this are refused from Content-Length before a byte is read (our bodies are tiny).

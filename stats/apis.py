@@ -1,5 +1,8 @@
 """Stats endpoints (spec §5)."""
 
+import hashlib
+import logging
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import BasePermission
@@ -7,10 +10,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ivsproject.api import throttling
 from ivsproject.api.authentication import match_secret
 from ivsproject.api.envelope import ok
 from ivsproject.api.exceptions import Forbidden
 from ivsproject.api.schema import envelope_responses
+from ivsproject.redis import get_redis, key
 from stages import events
 from stages.selectors import room_param
 from stages.serializers import RoomQuerySerializer
@@ -81,14 +86,59 @@ class RoomsStatsApi(APIView):
         return ok(selectors.rooms_stats())
 
 
+logger = logging.getLogger(__name__)
+
+
+def _events_failures_ticket(request: Request) -> throttling.RateTicket | None:
+    """The client address's counter of refused secrets in its current 60 s window (None: off)."""
+    limit = settings.IVS_EVENTS_MAX_FAILURES
+    if limit <= 0:
+        return None
+    client = throttling.client_ip(request)
+    window = throttling.window_end(client, throttling.PERIOD_SECONDS)
+    # The client part comes from a header: hashed, so the key stays short and plain whatever it holds.
+    digest = hashlib.sha256(client.encode("utf-8", "surrogatepass")).hexdigest()
+    return throttling.RateTicket(key=key("ivs-events", "failures", window, digest), window=window, limit=limit)
+
+
 class HasEventsSecret(BasePermission):
-    """`x-ivs-events-secret` = IVS_EVENTS_SECRET (constant time); the endpoint is off (403) unset."""
+    """`x-ivs-events-secret` = IVS_EVENTS_SECRET (constant time); the endpoint is off (403) unset.
+
+    The endpoint has no rate limit (EventBridge delivers in bursts, and refusing one loses news),
+    so guessing the secret is limited on its own: after IVS_EVENTS_MAX_FAILURES refused secrets
+    from one client address in a window, every request from that address is 429 until the window
+    ends — the secret is not even compared, or a 429 for wrong and a 200 for right would let the
+    guessing go on. Only failures count, so the right secret is never limited from an address that
+    did not guess. If Redis is down the secret is checked as before (fail open, logged): a wrong
+    one is still refused.
+    """
 
     def has_permission(self, request: Request, view: object) -> bool:
+        ticket = _events_failures_ticket(request)
+        failures = self._failures(ticket, increment=False)
+        if ticket is not None and failures is not None:
+            throttling.enforce(ticket, failures + 1)  # this attempt would be one past the limit
         given = request.META.get("HTTP_X_IVS_EVENTS_SECRET", "")
         if not settings.IVS_EVENTS_SECRET or not given or match_secret(given, [settings.IVS_EVENTS_SECRET]) is None:
+            self._failures(ticket, increment=True)
             raise Forbidden()
         return True
+
+    @staticmethod
+    def _failures(ticket: throttling.RateTicket | None, *, increment: bool) -> int | None:
+        if ticket is None:
+            return None
+        try:
+            client = get_redis()
+            if not increment:
+                return int(client.get(ticket.key) or 0)
+            count = int(client.incr(ticket.key))
+            if count == 1:
+                client.expire(ticket.key, ticket.ttl)
+            return count
+        except Exception:  # Redis down: fail open (see the docstring)
+            logger.warning("IVS events failure limit unavailable; checking the secret alone", exc_info=True)
+            return None
 
 
 class IvsEventsApi(APIView):

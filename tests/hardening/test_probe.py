@@ -222,3 +222,26 @@ def test_an_event_from_the_future_is_refused_and_changes_nothing(events_on, mast
     # Refused again on redelivery (its id was never remembered), still without effect.
     status, _, _ = send_event(event)
     assert status == 400 and not is_publisher_live()
+
+
+# --- EventBridge events: guessing the secret is limited per address --------------------------
+
+
+def test_wrong_secrets_are_limited_per_address_and_never_the_right_one(events_on, master_stage, settings):
+    settings.RATE_LIMIT_PER_MINUTE = 5  # the API's limit plays no part here
+    settings.IVS_EVENTS_MAX_FAILURES = 10
+    event = ivs_stage_event(master_stage.arn, event_id="guess", time="2026-01-01T00:00:00Z")
+    for attempt in range(10):
+        status, _, content = send_event(event, secret=f"guess-{attempt}", remote="203.0.113.7")
+        assert (status, envelope_error(status, content)["code"]) == (403, "FORBIDDEN"), attempt
+
+    for secret in ("guess-10", SECRET):  # locked: not even the right secret is compared
+        status, headers, content = send_event(event, secret=secret, remote="203.0.113.7")
+        assert (status, envelope_error(status, content)["code"]) == (429, "RATE_LIMIT_EXCEEDED")
+        assert int(headers["Retry-After"]) >= 1
+
+    # EventBridge, from another address, in a burst well over both limits: never refused.
+    for n in range(40):
+        burst = ivs_stage_event(master_stage.arn, event_id=f"burst-{n}", time="2026-01-01T00:00:00Z")
+        status, _, content = send_event(burst, remote="198.51.100.20")
+        assert status == 200, content
