@@ -6,7 +6,7 @@ Server → client: `stats_update` (a snapshot on subscribe, then every push; wit
 the subscribe named the room, without it — v1.1.0 — when it did not), `rooms_update` for the
 `rooms` channel (a snapshot, then every push), `pong`, and `error` for a bad frame, an unknown room
 (`NOT_FOUND`) or a malformed roomId — the connection stays open. One connection may follow several
-rooms. A client flooding frames is closed with 1008.
+rooms. A client flooding frames is closed with 4008.
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ logger = logging.getLogger(__name__)
 
 CHANNELS = ("stats", "rooms")
 MAX_FRAME_BYTES = 4096
-CLOSE_POLICY_VIOLATION = 1008
+# The flood guard's close code: policy violation. Not 1008 itself: daphne's WebSocket library lets a
+# server close only with 1000 or 3000-4999, refused 1008 by raising, and the consumer crashed into a
+# 1011 close instead; 4000-4999 are the application's own codes, and 4008 keeps 1008's meaning.
+CLOSE_POLICY_VIOLATION = 4008
 
 
 def handshake_language(scope: dict[str, Any]) -> str:
@@ -90,6 +93,10 @@ class StatsConsumer(AsyncWebsocketConsumer):
         if not self.budget.take():
             logger.info("ws client flooding frames; closing %s", self.channel_name)
             self.closing = True
+            # Leave the relay now rather than in disconnect(): the server may never report the
+            # close back (a client that stops reading), and a subscriber left behind is written
+            # every push for as long as the process lives.
+            await self.disconnect(CLOSE_POLICY_VIOLATION)
             await self.close(code=CLOSE_POLICY_VIOLATION)
             return
         if text_data is None:

@@ -245,3 +245,51 @@ def test_wrong_secrets_are_limited_per_address_and_never_the_right_one(events_on
         burst = ivs_stage_event(master_stage.arn, event_id=f"burst-{n}", time="2026-01-01T00:00:00Z")
         status, _, content = send_event(burst, remote="198.51.100.20")
         assert status == 200, content
+
+
+# --- /ws: the flood guard closes cleanly and leaves nothing in the relay ---------------------
+
+
+def daphne_sends_close(code: int) -> None:
+    """What daphne's WebSocket library does with a consumer's close code: raises if it refuses it
+    (and daphne then ends the connection with 1011, the consumer crashed)."""
+    from daphne.ws_protocol import WebSocketProtocol  # daphne's own protocol, on autobahn's Twisted one
+
+    protocol = WebSocketProtocol()
+    protocol.state = WebSocketProtocol.STATE_OPEN
+    protocol.sendCloseFrame = lambda **kwargs: None
+    protocol.serverClose(code=code)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_flooded_connection_closes_cleanly_and_leaves_no_subscriber(settings, master_stage):
+    from channels.testing import WebsocketCommunicator
+
+    from ivsproject.asgi import application
+    from stats.relay import relay
+
+    settings.WS_MAX_FRAMES_PER_SECOND = 5
+    communicator = WebsocketCommunicator(application, "/ws")
+    try:
+        connected, _ = await communicator.connect()
+        assert connected
+        await communicator.send_json_to({"action": "subscribe", "channel": "stats"})
+        assert (await communicator.receive_json_from(timeout=3))["type"] == "stats_update"
+        assert relay().topics  # subscribed
+        for _ in range(50):
+            await communicator.send_json_to({"action": "ping"})
+
+        close_code = None
+        for _ in range(60):
+            output = await communicator.receive_output(timeout=3)
+            if output["type"] == "websocket.close":
+                close_code = output.get("code")
+                break
+
+        assert close_code is not None
+        daphne_sends_close(close_code)  # raises for a code daphne cannot send
+        # Left the relay without waiting for the server to report the close back.
+        assert relay().topics == {} and relay().reader is None
+    finally:
+        await communicator.disconnect(timeout=2)
+    assert relay().topics == {}
