@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 
 # Stricter than botocore's model pattern on purpose: IVS stage ids are exactly 12 alphanumerics and
-# account ids 12 digits, so anything else can be refused before it costs an AWS call.
-STAGE_ARN_RE = re.compile(r"arn:aws:ivs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):stage/(?P<id>[A-Za-z0-9]{12})")
+# account ids 12 digits, so anything else can be refused before it costs an AWS call. ASCII only:
+# `\d` would otherwise take any script's digits, and an ARN that looks like ours must be ours.
+STAGE_ARN_RE = re.compile(
+    r"arn:aws:ivs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):stage/(?P<id>[A-Za-z0-9]{12})", re.ASCII
+)
 
 
 def is_valid_stage_arn(value: str) -> bool:

@@ -293,3 +293,37 @@ async def test_a_flooded_connection_closes_cleanly_and_leaves_no_subscriber(sett
     finally:
         await communicator.disconnect(timeout=2)
     assert relay().topics == {}
+
+
+# --- Look-alike ids: ASCII-only ARNs ---------------------------------------------------------
+
+
+@pytest.mark.usefixtures("keyed")
+def test_ordinary_ids_are_still_served_by_the_fast_path(master_stage):
+    from prometheus_client import REGISTRY
+
+    def served():
+        labels = {"route": "api/viewer/heartbeat", "outcome": "served"}
+        return REGISTRY.get_sample_value("ivs_fast_path_requests_total", labels) or 0.0
+
+    for user_id in ("viewer-1", "觀眾-1"):
+        status, _, content = call("POST", "/api/token/viewer", {"userId": user_id}, HTTP_X_API_KEY=KEY)
+        assert status == 200, content
+        heartbeat = {"userId": user_id, "stageArn": json.loads(content)["data"]["stageArn"]}
+        call("POST", "/api/viewer/heartbeat", heartbeat, HTTP_X_API_KEY=KEY)  # the path learns the stage
+        before = served()
+        status, _, content = call("POST", "/api/viewer/heartbeat", heartbeat, HTTP_X_API_KEY=KEY)
+        assert status == 200, content
+        assert served() == before + 1
+
+
+@pytest.mark.parametrize("digits", ["١٢٣٤٥٦٧٨٩٠١٢", "１２３４５６７８９０１２", "१२३४५६७८९०१२"])
+def test_stage_arns_take_ascii_digits_only(keyed, master_stage, digits):
+    from stages.ivs import is_valid_stage_arn
+
+    arn = f"arn:aws:ivs:ap-northeast-1:{digits}:stage/abcdefABCDEF"
+    assert not is_valid_stage_arn(arn)
+    status, _, content = call("POST", "/api/viewer/heartbeat", {"userId": "v", "stageArn": arn}, HTTP_X_API_KEY=KEY)
+    assert (status, envelope_error(status, content)["code"]) == (400, "VALIDATION_ERROR")
+    event = ivs_stage_event(arn)
+    assert is_valid_stage_arn(event["resources"][0].replace(digits, "123456789012"))
