@@ -12,6 +12,7 @@ from stages.serializers import RoomIdField, StageArnField
 class UserIdField(StrictCharField):
     def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
         kwargs.setdefault("max_length", 128)
+        kwargs.setdefault("allow_invisible", False)  # an id: no look-alikes
         super().__init__(**kwargs)
 
 

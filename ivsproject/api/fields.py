@@ -7,6 +7,8 @@ where a string belongs is a client bug we report (400 VALIDATION_ERROR) rather t
 from __future__ import annotations
 
 import re
+import sys
+import unicodedata
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +16,14 @@ from rest_framework import serializers
 
 # C0 controls, DEL and C1 controls: never part of an id or a name, and trouble in logs and Redis keys.
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+# Unicode format characters (category Cf: right-to-left override, zero-width space, BOM, ...) and
+# the line and paragraph separators: invisible, they make look-alike ids (`admin‮gnp.exe`) in the
+# admin and in viewer lists. Read from the Unicode database, so a new Cf character is covered too.
+INVISIBLE_CHARS = (
+    "".join(chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf") + "\u2028\u2029"
+)
+_INVISIBLE = re.compile(f"[{re.escape(INVISIBLE_CHARS)}]")
 
 
 class StrictCharField(serializers.CharField):
@@ -25,10 +35,15 @@ class StrictCharField(serializers.CharField):
     DEFAULT_MAX_LENGTH = 256
 
     # `invalid` ("Not a valid string.") is inherited from CharField, with DRF's translations.
-    default_error_messages = {"control_characters": _("不可包含控制字元")}
+    default_error_messages = {
+        "control_characters": _("不可包含控制字元"),
+        "invisible_characters": _("不可包含不可見的格式字元"),
+    }
 
-    def __init__(self, **kwargs: Any):
+    def __init__(self, *, allow_invisible: bool = True, **kwargs: Any):
+        """`allow_invisible=False` for ids: no Unicode format characters nor line separators."""
         kwargs.setdefault("max_length", self.DEFAULT_MAX_LENGTH)
+        self.allow_invisible = allow_invisible
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
@@ -36,6 +51,8 @@ class StrictCharField(serializers.CharField):
             self.fail("invalid")
         if _CONTROL_CHARS.search(data):
             self.fail("control_characters")
+        if not self.allow_invisible and _INVISIBLE.search(data):
+            self.fail("invisible_characters")
         return data.strip() if self.trim_whitespace else data
 
 

@@ -21,12 +21,13 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from ivsproject.api.fields import StrictCharField
+from ivsproject.api.fields import INVISIBLE_CHARS, StrictCharField
 
 _STANDARD_VALIDATORS = {MaxLengthValidator, ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator}
 # StrictCharField's own conversion, the one method a field class may define besides `__init__`.
 _STRICT_CHAR_FIELD_OWN: dict[type, set[str]] = {StrictCharField: {"to_internal_value"}}
 _REFUSED_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # StrictCharField's + surrogates
+_INVISIBLE = re.compile(f"[{re.escape(INVISIBLE_CHARS)}]")  # refused by ids (allow_invisible=False)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class _Field:
     max_length: int
     required: bool
     allow_blank: bool
+    allow_invisible: bool
 
 
 class PlainBody:
@@ -70,6 +72,7 @@ class PlainBody:
                 or not 0 < len(value) <= field.max_length
                 or value != value.strip()
                 or _REFUSED_CHARS.search(value)
+                or (not field.allow_invisible and _INVISIBLE.search(value))
             ):
                 return None
             clean[field.name] = value
@@ -106,7 +109,7 @@ def _plain_fields(serializer_class: type[serializers.Serializer]) -> list[_Field
             or not {type(v) for v in field.validators} <= _STANDARD_VALIDATORS
         ):
             return None
-        fields.append(_Field(name, field.max_length, field.required, field.allow_blank))
+        fields.append(_Field(name, field.max_length, field.required, field.allow_blank, field.allow_invisible))
     return fields
 
 

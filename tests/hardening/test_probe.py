@@ -327,3 +327,32 @@ def test_stage_arns_take_ascii_digits_only(keyed, master_stage, digits):
     assert (status, envelope_error(status, content)["code"]) == (400, "VALIDATION_ERROR")
     event = ivs_stage_event(arn)
     assert is_valid_stage_arn(event["resources"][0].replace(digits, "123456789012"))
+
+
+# --- Look-alike ids: no invisible format characters in ids ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "user_id",
+    ["admin\u202egnp.exe", "adm\u200bin", "\ufeffadmin", "ad\u2028min", "ad\u200dmin", "ad\u2066min"],
+)
+def test_ids_with_invisible_characters_are_refused_on_every_path(keyed, master_stage, user_id):
+    from stages.presence import seats_key
+
+    token = call("POST", "/api/token/viewer", {"userId": user_id}, HTTP_X_API_KEY=KEY)
+    heartbeat = call(
+        "POST", "/api/viewer/heartbeat", {"userId": user_id, "stageArn": master_stage.arn}, HTTP_X_API_KEY=KEY
+    )
+    publisher = call("POST", "/api/token/publisher", {"userId": user_id}, HTTP_X_API_KEY=KEY)
+
+    for status, _, content in (token, heartbeat, publisher):
+        assert (status, envelope_error(status, content)["code"]) == (400, "VALIDATION_ERROR")
+    assert not get_redis().hexists(seats_key("default"), user_id)  # nothing was seated
+
+
+def test_names_may_still_carry_a_joiner(keyed, master_stage):
+    """Only ids refuse format characters: a room's display name may hold an emoji sequence."""
+    status, _, content = call(
+        "POST", "/api/rooms", {"roomId": "family", "name": "家庭 👨\u200d👩\u200d👧"}, HTTP_X_API_KEY=KEY
+    )
+    assert status == 201, content

@@ -204,7 +204,8 @@ def test_lone_surrogates_in_user_id_are_400_not_a_redis_encoding_error(api, mast
 
 @pytest.mark.parametrize(
     "user_id",
-    ["觀眾一號", "🙂‍↔️🎬", "مشاهد", "e\u0301\u0301\u0301", "\ufeffbom", "x" * 128, "字" * 128, "a b", "<script>"],
+    # Ids with format characters (a joiner, a BOM) are refused instead: tests/hardening/test_probe.py.
+    ["觀眾一號", "🙂🎬", "مشاهد", "e\u0301\u0301\u0301", "x" * 128, "字" * 128, "a b", "<script>"],
 )
 def test_unicode_user_ids_round_trip_through_token_heartbeat_list_and_duration(api, master_stage, user_id):
     token = api.post("/api/token/viewer", {"userId": user_id})
