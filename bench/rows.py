@@ -458,11 +458,17 @@ def fanout_rows(ctx: Context, sizes: tuple[int, ...] = (500, 2000), ticks: int =
         ]
     ws = servers.procfile_command("ws")
     rows = []
-    # One daphne process (the Procfile's `ws`), then the same 2,000 over two (the scale-out).
-    for count, plan in ((1, [(size, f"4{'ab'[i]}") for i, size in enumerate(sizes)]), (2, [(sizes[-1], "4c")])):
+    # One daphne process (the Procfile's `ws`), then the same 2,000 over two (the scale-out), then
+    # 2,000 over two processes following 100 rooms (a push is still one message per process).
+    runs: list[tuple[int, list[tuple[int, str]], list[str] | None]] = [
+        (1, [(size, f"4{'ab'[i]}") for i, size in enumerate(sizes)], None),
+        (2, [(sizes[-1], "4c")], None),
+        (2, [(sizes[-1], "4d")], _bench_rooms(FANOUT_ROOMS)),
+    ]
+    for count, plan, rooms in runs:
         started = [servers.start(ctx.env, f"ws{n}", ws) for n in range(count)]
         try:
-            rows += asyncio.run(_fanout(started, plan, ticks, stats_broadcast))
+            rows += asyncio.run(_fanout(started, plan, ticks, stats_broadcast, rooms=rooms))
         except Exception as exc:
             logs = "\n".join(s.log_tail() for s in started)
             raise RuntimeError(f"{exc}\n--- daphne log ---\n{logs}") from exc
@@ -472,10 +478,38 @@ def fanout_rows(ctx: Context, sizes: tuple[int, ...] = (500, 2000), ticks: int =
             ]
             for server in started:
                 server.stop()
+    _drop_bench_rooms()
     return rows
 
 
-async def _fanout(wss: list[servers.Server], plan: list[tuple[int, str]], ticks: int, broadcast) -> list[Row]:  # type: ignore[no-untyped-def]
+FANOUT_ROOMS = 100
+_BENCH_ROOM_PREFIX = "bench-fanout-"
+
+
+def _bench_rooms(count: int) -> list[str]:
+    """`count` rooms for the fan-out (the default one and `count - 1` rows of our own, without
+    stages: the push carries every room's stats, which is what this row measures)."""
+    from stages.models import Room
+
+    names = [f"{_BENCH_ROOM_PREFIX}{n:03d}" for n in range(count - 1)]
+    Room.objects.bulk_create([Room(room_id=n, name=n) for n in names], ignore_conflicts=True)
+    from stages import registry
+
+    registry.bump()
+    return [Room.DEFAULT, *names]
+
+
+def _drop_bench_rooms() -> None:
+    from stages import registry
+    from stages.models import Room
+
+    Room.objects.filter(room_id__startswith=_BENCH_ROOM_PREFIX).delete()
+    registry.bump()
+
+
+async def _fanout(
+    wss: list[servers.Server], plan: list[tuple[int, str]], ticks: int, broadcast, rooms: list[str] | None = None
+) -> list[Row]:  # type: ignore[no-untyped-def]
     from bench.wsclient import WsSubscriber
 
     subscribers: list[WsSubscriber] = []
@@ -491,7 +525,16 @@ async def _fanout(wss: list[servers.Server], plan: list[tuple[int, str]], ticks:
                 batch = fresh[start : start + SUBSCRIBE_BATCH]
                 ports = [wss[(start + i) % len(wss)].port for i in range(len(batch))]
                 await asyncio.gather(*(s.connect("127.0.0.1", p) for s, p in zip(batch, ports, strict=True)))
-                await asyncio.gather(*(s.send_json({"action": "subscribe", "channel": "stats"}) for s in batch))
+                await asyncio.gather(
+                    *(
+                        s.send_json(
+                            {"action": "subscribe", "channel": "stats"}
+                            if rooms is None
+                            else {"action": "subscribe", "channel": "stats", "roomId": rooms[(start + i) % len(rooms)]}
+                        )
+                        for i, s in enumerate(batch)
+                    )
+                )
                 snapshots = await asyncio.wait_for(asyncio.gather(*(s.read_json() for s in batch)), 60)
                 bad = [m for m in snapshots if not m or m.get("type") != "stats_update"]
                 if bad:
@@ -506,6 +549,8 @@ async def _fanout(wss: list[servers.Server], plan: list[tuple[int, str]], ticks:
                 timings, calls, missing = await _ticks(subscribers, ticks, broadcast)
             worst = max(timings)
             where = "one daphne process" if len(wss) == 1 else f"{len(wss)} daphne processes"
+            if rooms is not None:
+                where += f", {len(rooms)} rooms"
             rows.append(
                 Row(
                     row_id,
@@ -523,6 +568,7 @@ async def _fanout(wss: list[servers.Server], plan: list[tuple[int, str]], ticks:
                         # stats_broadcast() itself: payload from DB + Redis, history sample, group_send
                         "broadcast_call_ms": [round(c, 1) for c in calls],
                         "daphne_processes": len(wss),
+                        "rooms": len(rooms) if rooms is not None else 1,
                     },
                 )
             )
