@@ -36,8 +36,13 @@ ROOT = Path(__file__).resolve().parent.parent
 IGNORED = (".git", ".venv", "var", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache")
 
 AUTH = ["tests/boundaries/test_api_key.py", "tests/api/test_authentication.py"]
-THROTTLE = ["tests/boundaries/test_limits.py", "tests/api/test_rate_limit.py"]
+THROTTLE = [
+    "tests/boundaries/test_limits.py",
+    "tests/boundaries/test_presence_scripts.py",
+    "tests/api/test_rate_limit.py",
+]
 PRESENCE = [
+    "tests/boundaries/test_presence_scripts.py",
     "tests/boundaries/test_heartbeat_timeout.py",
     "tests/boundaries/test_limits.py",
     "tests/viewers/test_viewer_api.py",
