@@ -29,9 +29,10 @@ def prepare_server_db(db_file: Path) -> None:
         "shell",
         "-c",
         "from django.core.management import call_command; "
-        "from django.contrib.auth.models import User; "
+        "from django.contrib.auth.models import Permission, User; "
         "call_command('ensure_master_stage'); "
-        f"User.objects.create_user({STAFF_USER!r}, password={STAFF_PASSWORD!r}, is_staff=True)",
+        f"u = User.objects.create_user({STAFF_USER!r}, password={STAFF_PASSWORD!r}, is_staff=True); "
+        "u.user_permissions.add(Permission.objects.get(codename='view_room'))",
     )
 
 
@@ -139,3 +140,11 @@ def test_dashboard_follows_the_chosen_room_beside_every_rooms_overview(server_db
         expect(page.locator("#room-notice")).to_be_hidden()
         assert problems == []
         page.screenshot(path=str(ARTIFACTS / "dashboard-rooms.png"), full_page=True)
+
+        # The rooms in the admin (the operator may view them), with their viewers read live.
+        page.goto(f"{server.base_url}/admin/stages/room/")
+        row = page.locator("#result_list tbody tr", has_text="r1")
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("一號直播間")
+        expect(page.locator("#result_list tbody tr", has_text="default")).to_have_count(1)
+        page.screenshot(path=str(ARTIFACTS / "admin-rooms.png"), full_page=True)
