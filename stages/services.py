@@ -223,6 +223,18 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
 
 
+def _delete_orphan(arn: str, report: SyncReport) -> bool:
+    """Delete in IVS a stage of no live room; whether it is gone (an error is reported)."""
+    try:
+        ivs.delete_stage(arn=arn)
+    except NotFound:
+        pass
+    except ApiError as exc:
+        report.errors.append(f"{arn}: {exc.message}")
+        return False
+    return True
+
+
 def stages_sync(*, dry_run: bool = False) -> SyncReport:
     """Reconcile the registry with IVS: adopt our tagged stages we lack, mark vanished ones deleted."""
     report = SyncReport()
@@ -237,14 +249,7 @@ def stages_sync(*, dry_run: bool = False) -> SyncReport:
                 # Recorded for a room deleted while the stage was being created: no viewer is ever
                 # seated on it and nothing else would delete it.
                 report.orphaned.append(arn)
-                if not dry_run:
-                    try:
-                        ivs.delete_stage(arn=arn)
-                    except NotFound:
-                        pass
-                    except ApiError as exc:
-                        report.errors.append(f"{arn}: {exc.message}")
-                        continue
+                if not dry_run and _delete_orphan(arn, report):
                     stage_mark_deleted(stage=local)
                 continue
             if local.tags != remote.tags or local.name != remote.name:
@@ -260,12 +265,7 @@ def stages_sync(*, dry_run: bool = False) -> SyncReport:
                 # IVS rather than adopt it into nowhere.
                 report.orphaned.append(arn)
                 if not dry_run:
-                    try:
-                        ivs.delete_stage(arn=arn)
-                    except NotFound:
-                        pass
-                    except ApiError as exc:
-                        report.errors.append(f"{arn}: {exc.message}")
+                    _delete_orphan(arn, report)
                 continue
             report.adopted.append(arn)
             if not dry_run:

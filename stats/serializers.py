@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from stages.serializers import StageRowSerializer
+from stages.serializers import RoomSerializer, StageRowSerializer
 
 
 class StatsSerializer(serializers.Serializer):
@@ -22,12 +22,12 @@ class PublisherStatsSerializer(serializers.Serializer):
     roomId = serializers.CharField(required=False)
 
 
-class RoomStatsSerializer(serializers.Serializer):
-    roomId = serializers.CharField()
-    name = serializers.CharField()
-    totalViewers = serializers.IntegerField()
-    activeStages = serializers.IntegerField()
-    isPublisherLive = serializers.BooleanField()
+class RoomStatsSerializer(RoomSerializer):
+    """A room as the stats show it: the room object without its master stage, tags and age."""
+
+    masterStageArn = None
+    createdAt = None
+    tags = None
 
 
 class RoomsStatsSerializer(serializers.Serializer):

@@ -19,6 +19,7 @@ from ivsproject.redis import get_redis
 from tests.factories import IVS_EVENTS_SECRET as SECRET
 from tests.factories import ivs_stage_event
 from tests.hardening.helpers import envelope_error
+from tests.hardening.test_security_events import snapshot
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_ratelimit_clock")]
 
@@ -161,18 +162,6 @@ def events_on(settings, monkeypatch):
     settings.IVS_EVENTS_SECRET = SECRET
     monkeypatch.setattr("stats.tasks.stats_push_now", lambda reason: None)
     monkeypatch.setattr("autoscaling.tasks.request_autoscale", lambda: None)
-
-
-def snapshot() -> dict[str, object]:
-    """Every key in the (per-test, flushed) Redis database with its value."""
-    client = get_redis()
-    readers = {
-        "string": client.get,
-        "hash": client.hgetall,
-        "set": client.smembers,
-        "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
-    }
-    return {name: readers.get(client.type(name), client.type)(name) for name in client.scan_iter(count=1000)}
 
 
 @contextmanager
