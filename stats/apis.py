@@ -154,7 +154,7 @@ class IvsEventsApi(APIView):
         auth=[],
         request=IvsEventSerializer,
         parameters=[OpenApiParameter("x-ivs-events-secret", str, OpenApiParameter.HEADER, required=True)],
-        responses=envelope_responses(IvsEventResultSerializer, errors=(403,), auth=False),
+        responses=envelope_responses(IvsEventResultSerializer, errors=(403, 429), auth=False),
     )
     def post(self, request: Request) -> Response:
         event = events.parse_event(request.data)

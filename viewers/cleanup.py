@@ -7,10 +7,12 @@ still silent (a heartbeat that raced the cleanup keeps its seat). Re-running nev
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 
 from ivsproject.redis import get_redis, key
 from stages import presence
@@ -25,6 +27,7 @@ from viewers.models import ViewerSession
 class CleanupReport:
     expired: int = 0
     sessions_closed: int = 0
+    sessions_reopened: int = 0
     orphans_closed: int = 0
     heartbeats_flushed: int = 0
 
@@ -33,7 +36,9 @@ def viewers_cleanup(*, now: float | None = None) -> CleanupReport:
     """Remove viewers silent for longer than the timeout; close their sessions at the last heartbeat.
 
     Crash-safe order: close sessions in the DB first, then remove presence only for viewers still
-    silent (a heartbeat that raced us keeps its seat). Re-running never double counts.
+    silent. A heartbeat that raced us keeps its seat, and the session just closed for it opens again:
+    later heartbeats find the seat and never reopen a session themselves. Re-running never double
+    counts.
     """
     report = CleanupReport()
     at = presence.now() if now is None else now
@@ -49,11 +54,28 @@ def viewers_cleanup(*, now: float | None = None) -> CleanupReport:
                 room_id=stage.room_id, stage_id=stage.stage_id, cutoff=cutoff, user_ids=[u for u, _ in entries]
             )
             report.expired += len(removed)
+            kept = set(removed)
+            report.sessions_reopened += _reopen_raced(stage, [u for u, _ in entries if u not in kept])
             if len(removed) < len(entries) and len(entries) < 5000:
                 break
     report.heartbeats_flushed = _flush_heartbeats(stages)
     report.orphans_closed = _close_orphans(stages, cutoff=cutoff)
     return report
+
+
+def _reopen_raced(stage: Stage, user_ids: list[str]) -> int:
+    """Open again, as if never closed, the session this sweep closed for each viewer whose heartbeat
+    arrived between the read and the removal (rare: one UPDATE each)."""
+    reopened = 0
+    for user_id in user_ids:
+        latest = ViewerSession.objects.filter(stage=stage, user_id=user_id).order_by("-joined_at", "-pk").first()
+        if latest is None or latest.left_at is None or latest.leave_reason != Reason.TIMEOUT:
+            continue
+        with contextlib.suppress(IntegrityError), transaction.atomic():  # another open one won
+            reopened += ViewerSession.objects.filter(pk=latest.pk, left_at__isnull=False).update(
+                left_at=None, leave_reason="", watched_seconds=0
+            )
+    return reopened
 
 
 def _close_timed_out(stage: Stage, entries: list[tuple[str, float]]) -> int:

@@ -132,11 +132,6 @@ def test_cleanup_racing_a_heartbeat_keeps_the_racer_seated(api, master_stage, cl
     assert session("silent").left_at is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: the sweep closes the racer's session before remove_expired keeps its seat; "
-    "later heartbeats find the seat tracked and never reopen a session, so its watch time stops",
-)
 def test_cleanup_racing_a_heartbeat_keeps_the_racers_watch_time_running(api, master_stage, clock, monkeypatch):
     arn = join(api, "racer")
     clock.advance(TIMEOUT + 5)
