@@ -280,10 +280,12 @@ def _copy_tree(dest: Path) -> None:
 
 
 def _first_failure(output: str) -> str:
+    """The first failing test's id from pytest's summary (log lines also start with "ERROR")."""
     for line in output.splitlines():
-        if line.startswith(("FAILED ", "ERROR ")):
-            return line.split(" - ")[0][:110]
-    return output.strip().splitlines()[-1][:110] if output.strip() else ""
+        kind, _, rest = line.partition(" ")
+        if kind in ("FAILED", "ERROR") and rest.startswith("tests/"):
+            return f"{kind} {rest.split(' - ')[0]}"
+    return output.strip().splitlines()[-1][:160] if output.strip() else ""
 
 
 def run_mutant(mutant: Mutant, *, timeout: float, without_boundaries: bool) -> Result:
