@@ -139,13 +139,18 @@ class RoomListQuerySerializer(serializers.Serializer):
     limit = QueryIntegerField(required=False, min_value=1, max_value=100, default=100)
 
 
-class RoomSerializer(serializers.Serializer):
+class RoomSummarySerializer(serializers.Serializer):
+    """A room as the stats show it (`/api/stats/rooms`, the `rooms` channel)."""
+
     roomId = serializers.CharField()
     name = serializers.CharField()
-    masterStageArn = serializers.CharField(allow_null=True)
     isPublisherLive = serializers.BooleanField()
     totalViewers = serializers.IntegerField()
     activeStages = serializers.IntegerField()
+
+
+class RoomSerializer(RoomSummarySerializer):
+    masterStageArn = serializers.CharField(allow_null=True)
     createdAt = serializers.CharField()
     tags = serializers.DictField(child=serializers.CharField())
 

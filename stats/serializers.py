@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from stages.serializers import RoomSerializer, StageRowSerializer
+from stages.serializers import RoomSummarySerializer, StageRowSerializer
 
 
 class StatsSerializer(serializers.Serializer):
@@ -22,18 +22,10 @@ class PublisherStatsSerializer(serializers.Serializer):
     roomId = serializers.CharField(required=False)
 
 
-class RoomStatsSerializer(RoomSerializer):
-    """A room as the stats show it: the room object without its master stage, tags and age."""
-
-    masterStageArn = None
-    createdAt = None
-    tags = None
-
-
 class RoomsStatsSerializer(serializers.Serializer):
     totalViewers = serializers.IntegerField()
     liveRooms = serializers.IntegerField()
-    rooms = RoomStatsSerializer(many=True)
+    rooms = RoomSummarySerializer(many=True)
 
 
 class IvsEventDetailSerializer(serializers.Serializer):
