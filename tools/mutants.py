@@ -176,6 +176,13 @@ MUTANTS = [
         "ends = [(user, dt(last + settings.HEARTBEAT_TIMEOUT_SECONDS)) for user, last in entries]",
         CLEANUP,
     ),
+    Mutant(
+        "cleanup-no-reopen-for-racers",
+        "viewers/cleanup.py",
+        "report.sessions_reopened += _reopen_raced(stage, [u for u, _ in entries if u not in kept])",
+        "pass",
+        CLEANUP,
+    ),
     # --- autoscaler ----------------------------------------------------------------------------
     Mutant(
         "scale-down-threshold-removed",
