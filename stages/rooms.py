@@ -19,7 +19,6 @@ from ivsproject.api.exceptions import (
     Forbidden,
     NotFound,
     RoomLimitReached,
-    StageLimitReached,
     ValidationFailed,
 )
 from stages import hostlive, ivs, services
@@ -47,8 +46,7 @@ def room_create(*, room_id: object, name: str | None = None, tags: dict[str, str
             raise Conflict(_("直播間已存在"), details={"roomId": valid})
         if live_rooms().count() >= settings.MAX_ROOMS:
             raise RoomLimitReached(settings.MAX_ROOMS)
-        if live_stages().count() >= settings.ACCOUNT_MAX_STAGES:
-            raise StageLimitReached(settings.ACCOUNT_MAX_STAGES)
+        services.check_account_stage_cap()  # no room for the new room's master
         room, _created = Room.objects.update_or_create(
             room_id=valid,
             defaults={"name": name or valid, "tags": tags, "created_at": timezone.now(), "deleted_at": None},

@@ -91,6 +91,11 @@ def _check_stage_caps(room_id: str) -> None:
     """STAGE_LIMIT_REACHED naming the cap that was hit: the room's, then the account's."""
     if live_stages(room_id).count() >= settings.MAX_STAGES:
         raise StageLimitReached(settings.MAX_STAGES)
+    check_account_stage_cap()
+
+
+def check_account_stage_cap() -> None:
+    """STAGE_LIMIT_REACHED when every stage the account may have (all rooms together) is live."""
     if live_stages().count() >= settings.ACCOUNT_MAX_STAGES:
         raise StageLimitReached(settings.ACCOUNT_MAX_STAGES)
 
