@@ -53,3 +53,13 @@ def test_unicode_text_is_fine():
     serializer = Payload(data={"userId": "主播-1"})
 
     assert serializer.is_valid(), serializer.errors
+
+
+def test_the_invisible_characters_read_at_start_up_are_every_format_character_in_unicode():
+    import sys
+    import unicodedata
+
+    from ivsproject.api.fields import INVISIBLE_CHARS
+
+    every_cf = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+    assert set(INVISIBLE_CHARS) == every_cf | {"\u2028", "\u2029"}
