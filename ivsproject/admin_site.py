@@ -9,7 +9,13 @@ After ADMIN_LOGIN_MAX_FAILURES failed logins from one client address (the same a
 rate limit uses, `X-Forwarded-For` trusted only through TRUSTED_PROXY_COUNT proxies) within
 ADMIN_LOGIN_WINDOW_SECONDS, further attempts get the login page with an error and HTTP 429 — the
 password is not even checked — until the window ends. Only failures count, so an operator who
-logs in and out is never locked out. Counters live in the shared Redis cache (Django's cache, in
+logs in and out is never locked out.
+
+Count first, then check: each attempt takes its number with one atomic increment before anything
+else, and only an attempt whose number is within the limit gets its password checked; a login that
+succeeds gives its number back. Reading the count and adding to it after the password check would
+let a burst of concurrent guesses all read "under the limit" while the first ones were still being
+hashed, so each of them would get a password check. Counters live in the shared Redis cache (Django's cache, in
 the same fixed windows and on the same clock as the API rate limit, `ivsproject.api.throttling`),
 so every web process enforces the same budget. If Redis is down the login still works (fail
 open, logged): operators need the admin most during an outage, and Django's password hashing
@@ -44,9 +50,8 @@ def _client_key(request: HttpRequest) -> str:
     return client_ip(request)
 
 
-def _failures(request: HttpRequest, *, increment: bool) -> tuple[int, int] | None:
-    """(failed logins from the client in its current window, seconds until that window ends),
-    counting this attempt when `increment`; None when the cache is unreachable."""
+def _attempt_key(request: HttpRequest) -> tuple[str, int]:
+    """The counter of the client's current window, and the seconds until that window ends."""
     from ivsproject.api import throttling  # not at import time: apps are still loading
 
     period = settings.ADMIN_LOGIN_WINDOW_SECONDS
@@ -54,31 +59,50 @@ def _failures(request: HttpRequest, *, increment: bool) -> tuple[int, int] | Non
     window = throttling.window_end(client, period)
     # The client part comes from a header: hashed, so the key stays short and plain whatever it holds.
     digest = hashlib.sha256(client.encode("utf-8", "surrogatepass")).hexdigest()
-    key = f"{_GROUP}:{period}:{window}:{digest}"
+    return f"{_GROUP}:{period}:{window}:{digest}", window - int(throttling.clock())
+
+
+def _count_attempt(key: str) -> int | None:
+    """This attempt's number in its window (1 for the first), counted atomically; None when the
+    cache is unreachable."""
+    from ivsproject.api import throttling  # not at import time: apps are still loading
+
+    timeout = settings.ADMIN_LOGIN_WINDOW_SECONDS + throttling.EXPIRY_MARGIN_SECONDS
     try:
-        if not increment:
-            count = int(cache.get(key, 0))
-        elif cache.add(key, 1, period + throttling.EXPIRY_MARGIN_SECONDS):
-            count = 1
-        else:
-            count = int(cache.incr(key))
+        # `add` creates the window's counter once; the increment is one Redis INCR, so concurrent
+        # attempts each get a different number and exactly the first N are within the limit.
+        cache.add(key, 0, timeout)
+        try:
+            return int(cache.incr(key))
+        except ValueError:  # the counter expired between the two calls: this attempt starts anew
+            cache.set(key, 1, timeout)
+            return 1
     except Exception:  # Redis down: fail open (see the module docstring)
         logger.warning("admin login throttle unavailable; allowing the attempt", exc_info=True)
         return None
-    return count, window - int(throttling.clock())
+
+
+def _give_back(key: str) -> None:
+    """A successful login does not count as a failure: its number is returned."""
+    try:
+        cache.decr(key)
+    except Exception:  # expired meanwhile, or Redis down: nothing left to give back
+        logger.debug("admin login counter not decremented", exc_info=True)
 
 
 class IvsAdminSite(admin.AdminSite):
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if request.method != "POST":
             return super().login(request, extra_context)
-        usage = _failures(request, increment=False)
-        if usage is not None and usage[0] >= settings.ADMIN_LOGIN_MAX_FAILURES:
-            return self._throttled(request, max(usage[1], 1))
+        key, retry_after = _attempt_key(request)
+        count = _count_attempt(key)
+        if count is not None and count > settings.ADMIN_LOGIN_MAX_FAILURES:
+            return self._throttled(request, max(retry_after, 1))
         response = super().login(request, extra_context)
-        # A successful login redirects; the form coming back (200) means the attempt failed.
-        if response.status_code == 200:
-            _failures(request, increment=True)
+        # A successful login redirects; the form coming back (200) means the attempt failed and
+        # keeps its count.
+        if count is not None and response.status_code != 200:
+            _give_back(key)
         return response
 
     def _throttled(self, request: HttpRequest, retry_after: int) -> HttpResponse:

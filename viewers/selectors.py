@@ -49,12 +49,16 @@ def viewer_list(*, stage_arn: str, limit: int, next_token: str | None) -> dict:
 
 
 def format_duration(seconds: int) -> str:
-    """`30分 45秒`; from one hour on `1小時 2分 3秒` (the spec's zh-Hant format)."""
+    """`30分 45秒`; from one hour on `1小時 2分 3秒` (the spec's zh-Hant format).
+
+    Not translated: `watchDurationFormatted` is a data field clients may show or parse as the
+    contract writes it, so it is the same whatever `Accept-Language` says; only messages follow it.
+    """
     hours, rest = divmod(max(int(seconds), 0), 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return _("%(h)d小時 %(m)d分 %(s)d秒") % {"h": hours, "m": minutes, "s": secs}
-    return _("%(m)d分 %(s)d秒") % {"m": minutes, "s": secs}
+        return f"{hours}小時 {minutes}分 {secs}秒"
+    return f"{minutes}分 {secs}秒"
 
 
 def _duration(sessions: QuerySet[ViewerSession], where: dict[str, str], *, user_id: str) -> dict:

@@ -128,3 +128,36 @@ def test_every_message_has_an_english_translation():
         "--no-location`, fill locale/en/LC_MESSAGES/django.po, then "
         f"`.venv/bin/python manage.py compilemessages -l en --ignore .venv`: {untranslated}"
     )
+
+
+# --- data fields are never translated ---------------------------------------------------------
+LANGUAGES = [{"HTTP_ACCEPT_LANGUAGE": "en"}, {"HTTP_ACCEPT_LANGUAGE": "zh-TW"}, {}]
+
+
+@pytest.mark.parametrize(("seconds", "formatted"), [(30 * 60 + 45, "30分 45秒"), (3600 + 2 * 60 + 3, "1小時 2分 3秒")])
+@pytest.mark.parametrize("form", ["stage", "room"])
+def test_watch_duration_formatted_is_the_same_in_every_language(api, master_stage, clock, form, seconds, formatted):
+    """`watchDurationFormatted` is data (the contract's zh-Hant format); only `message` texts follow
+    Accept-Language. Both the stage form and the room form of the endpoint, through HTTP."""
+    if form == "room":
+        created = api.post("/api/rooms", {"roomId": "r1"})
+        assert created.status_code == 201, created.content
+        token = api.post("/api/token/viewer", {"userId": "watcher", "roomId": "r1"}).json()["data"]
+        query = {"userId": "watcher", "roomId": "r1"}
+    else:
+        token = api.post("/api/token/viewer", {"userId": "watcher"}).json()["data"]
+        query = {"userId": "watcher", "stageArn": token["stageArn"]}
+    clock.advance(seconds)
+
+    answers = []
+    for headers in LANGUAGES:
+        response = api.get("/api/viewer/duration", query, **headers)
+        assert response.status_code == 200, response.content
+        answers.append(response.json()["data"]["watchDurationFormatted"])
+    # The message of the same endpoint does follow the language: the 404 for an unknown viewer.
+    missing = {**query, "userId": "nobody"}
+    english = api.get("/api/viewer/duration", missing, HTTP_ACCEPT_LANGUAGE="en").json()["error"]["message"]
+    chinese = api.get("/api/viewer/duration", missing, HTTP_ACCEPT_LANGUAGE="zh-TW").json()["error"]["message"]
+
+    assert answers == [formatted] * 3
+    assert english.isascii() and not chinese.isascii()

@@ -39,9 +39,9 @@ def test_format_duration(seconds, formatted):
     assert format_duration(seconds) == formatted
 
 
-def test_english_duration_at_the_hour(api, master_stage, clock):
+def test_the_formatted_duration_is_data_and_stays_zh_hant_in_english(api, master_stage, clock):
     arn = api.post("/api/token/viewer", {"userId": "watcher"}).json()["data"]["stageArn"]
     clock.advance(3600)
     response = api.get("/api/viewer/duration", {"userId": "watcher", "stageArn": arn}, HTTP_ACCEPT_LANGUAGE="en")
     data = response.json()["data"]
-    assert (data["watchDurationSeconds"], data["watchDurationFormatted"]) == (3600, "1h 0m 0s")
+    assert (data["watchDurationSeconds"], data["watchDurationFormatted"]) == (3600, "1小時 0分 0秒")
