@@ -57,6 +57,9 @@ API_SECRET_KEYS = [k.strip() for k in _raw("API_SECRET_KEY", "").split(",") if k
 API_KEY_IS_DEV_DEFAULT = not API_SECRET_KEYS and not IS_PRODUCTION
 if API_KEY_IS_DEV_DEFAULT:
     API_SECRET_KEYS = [DEV_API_KEY]
+# Keys fit to embed in apps: viewer tokens, heartbeats, leaving, stats and watch time only
+# (ivsproject.api.authentication.CLIENT_KEY_ROUTES); API_SECRET_KEY keeps full access.
+API_CLIENT_KEYS = [k.strip() for k in _raw("API_CLIENT_KEYS", "").split(",") if k.strip()]
 SKIP_AUTH = env.bool("SKIP_AUTH", default=False)
 INTERNAL_SECRET = _raw("INTERNAL_SECRET", "")
 IVS_EVENTS_SECRET = _raw("IVS_EVENTS_SECRET", "")
@@ -67,6 +70,7 @@ TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
 API_MAX_BODY_BYTES = _int("API_MAX_BODY_BYTES", 64 * 1024)
 # The viewer heartbeat and viewer token skip Django on the WSGI server (ivsproject/api/fastpath.py).
 API_FAST_PATH = env.bool("API_FAST_PATH", default=True)
+# Browser origins (besides the service's own host) that may open /ws in production.
 WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[])
 # Admin login: this many failures per client address within the window, then 429 until it ends.
 ADMIN_LOGIN_MAX_FAILURES = _int("ADMIN_LOGIN_MAX_FAILURES", 5)
@@ -107,6 +111,12 @@ STATS_PUSH_INTERVAL_SECONDS = _int("STATS_PUSH_INTERVAL_SECONDS", 5)
 PUBLISHER_TOKEN_TTL_SECONDS = _int("PUBLISHER_TOKEN_TTL_SECONDS", 14400)
 VIEWER_TOKEN_TTL_SECONDS = _int("VIEWER_TOKEN_TTL_SECONDS", 3600)
 MEDIASERVER_TOKEN_TTL_SECONDS = _int("MEDIASERVER_TOKEN_TTL_SECONDS", 14400)
+# Broadcast reports: a host offline for less than BROADCAST_MERGE_SECONDS is the same show; viewer
+# counts are sampled durably every REPORT_SAMPLE_SECONDS while a show is live; sessions, samples and
+# broadcasts older than REPORT_RETENTION_DAYS are purged by a daily task.
+BROADCAST_MERGE_SECONDS = _int("BROADCAST_MERGE_SECONDS", 120)
+REPORT_SAMPLE_SECONDS = _int("REPORT_SAMPLE_SECONDS", 60)
+REPORT_RETENTION_DAYS = _int("REPORT_RETENTION_DAYS", 90)
 
 # Settings the checks require to be whole numbers >= their minimum.
 NUMERIC_SETTINGS_MIN = {
@@ -128,6 +138,9 @@ NUMERIC_SETTINGS_MIN = {
     "SCALE_UP_THRESHOLD": 1,
     "SCALE_DOWN_THRESHOLD": 0,
     "STAGE_WARMUP_SECONDS": 0,
+    "BROADCAST_MERGE_SECONDS": 0,
+    "REPORT_SAMPLE_SECONDS": 1,
+    "REPORT_RETENTION_DAYS": 1,
     "AUTOSCALE_INTERVAL_SECONDS": 1,
     "HEARTBEAT_TIMEOUT_SECONDS": 1,
     "CLEANUP_INTERVAL_SECONDS": 1,
@@ -162,6 +175,7 @@ INSTALLED_APPS = [
     "tokens",
     "stats",
     "autoscaling",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +310,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "stages.host_live_poll",
         "schedule": float(STATS_PUSH_INTERVAL_SECONDS),
         "options": {"expires": float(STATS_PUSH_INTERVAL_SECONDS)},
+    },
+    "reports-sample": {
+        "task": "reports.sample",
+        "schedule": float(REPORT_SAMPLE_SECONDS),
+        "options": {"expires": float(REPORT_SAMPLE_SECONDS)},
+    },
+    "reports-purge": {
+        "task": "reports.purge",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600.0},
     },
 }
 

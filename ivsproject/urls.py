@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/", include("stages.urls")),
     path("api/", include("viewers.urls")),
     path("api/", include("stats.urls")),
+    path("api/", include("reports.urls")),
     path("admin/dashboard/", include("stats.dashboard_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -28,11 +28,12 @@ from django.conf import settings
 
 from ivsproject.api.envelope import iso_from_epoch, now_iso
 from ivsproject.redis import get_redis, key
-from stages import hostlive
+from stages import hostlive, presence
 from stages.models import Room
 from stages.overview import stage_row
 from stages.selectors import current_registry, live_stages_counted
 from stats.selectors import stats_overview
+from stats.signals import stats_pushed
 
 logger = logging.getLogger(__name__)
 
@@ -220,16 +221,21 @@ def stats_broadcast(*, reason: str = "tick") -> dict[str, Any]:
     """Compute the stats of every room once and send them to every subscriber of every process, as
     one channel-layer message per process (`push_data`). Sync code only (Celery, services); from
     async code wrap it in `database_sync_to_async`."""
+    at = presence.now()  # the project's clock (tests pin it), time.time() in production
     data = push_data()
     _default, rooms, _overview = push_parts(data)
+    totals = {room_id: room["totalViewers"] for room_id, room in rooms.items()}
     try:
-        stats_history_record_rooms({room_id: room["totalViewers"] for room_id, room in rooms.items()})
+        stats_history_record_rooms(totals, at=at)
     except Exception:  # the chart is a nicety; never let it stop the push itself
         logger.warning("could not record a stats sample", exc_info=True)
     layer = get_channel_layer()
-    if layer is None:  # pragma: no cover - CHANNEL_LAYERS is always configured
-        return data
-    async_to_sync(layer.group_send)(GROUP, {"type": EVENT_TYPE, "data": data, "reason": reason})
+    if layer is not None:  # pragma: no branch - CHANNEL_LAYERS is always configured
+        async_to_sync(layer.group_send)(GROUP, {"type": EVENT_TYPE, "data": data, "reason": reason})
+    # After the push: what listens (a report's peak) never delays or stops the subscribers' frame.
+    for receiver, error in stats_pushed.send_robust(sender=stats_broadcast, totals=totals, at=at):
+        if error is not None:
+            logger.warning("a receiver of stats_pushed failed (%s)", receiver, exc_info=error)
     return data
 
 

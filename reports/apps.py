@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ReportsConfig(AppConfig):
+    name = "reports"
+    verbose_name = _("直播報表")
+
+    def ready(self) -> None:
+        from reports import receivers
+
+        receivers.connect()

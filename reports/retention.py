@@ -1,0 +1,66 @@
+"""Retention: what is older than REPORT_RETENTION_DAYS goes, in small batches.
+
+Each batch is one short DELETE by primary key, in its own transaction, so the purge never holds
+locks on the sessions table for long while viewers keep joining and leaving. Only closed sessions
+are purged; a broadcast goes with its samples once it ended before the cut-off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Model, QuerySet
+
+from reports.broadcasts import now
+from reports.models import Broadcast, BroadcastSample
+from viewers.models import ViewerSession
+
+logger = logging.getLogger(__name__)
+
+BATCH = 1000
+
+Progress = Callable[[str, int], None]
+
+
+def cutoff(*, days: int | None = None, at: datetime | None = None) -> datetime:
+    return (at or now()) - timedelta(days=settings.REPORT_RETENTION_DAYS if days is None else days)
+
+
+def _delete_in_batches(queryset: QuerySet[Model], *, what: str, batch: int, progress: Progress | None) -> int:
+    model = queryset.model
+    deleted = 0
+    while True:
+        ids = list(queryset.values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        _total, per_model = model._default_manager.filter(pk__in=ids).delete()
+        deleted += per_model.get(model._meta.label, 0)
+        if progress is not None:
+            progress(what, deleted)
+
+
+def purge(*, days: int | None = None, batch: int = BATCH, progress: Progress | None = None) -> dict[str, object]:
+    """Delete closed sessions, samples and broadcasts older than the retention; returns the counts."""
+    before = cutoff(days=days)
+    sessions = _delete_in_batches(
+        ViewerSession.objects.filter(left_at__isnull=False, left_at__lt=before),
+        what="sessions",
+        batch=batch,
+        progress=progress,
+    )
+    old = Broadcast.objects.filter(ended_at__isnull=False, ended_at__lt=before)
+    samples = _delete_in_batches(
+        BroadcastSample.objects.filter(broadcast__in=old), what="samples", batch=batch, progress=progress
+    )
+    broadcasts = _delete_in_batches(old, what="broadcasts", batch=batch, progress=progress)
+    result: dict[str, object] = {
+        "before": before.isoformat(),
+        "sessions": sessions,
+        "samples": samples,
+        "broadcasts": broadcasts,
+    }
+    logger.info("reports retention purge: %s", result)
+    return result

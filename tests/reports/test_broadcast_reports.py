@@ -1,0 +1,275 @@
+"""REPORTS.md through the public surface: the events endpoint switches the host, viewers join and
+leave over HTTP, the beat's task functions sample and push, and the report endpoints answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from reports import tasks as report_tasks
+from stats import tasks as stats_tasks
+
+pytestmark = pytest.mark.django_db
+
+
+def epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def clock_iso(clock) -> str:
+    return datetime.fromtimestamp(clock.t, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def join(api, user, room_id="default"):
+    body = {"userId": user} if room_id == "default" else {"userId": user, "roomId": room_id}
+    response = api.post("/api/token/viewer", body)
+    assert response.status_code == 200, response.content
+    return response.json()["data"]["stageArn"]
+
+
+def leave(api, user, stage_arn):
+    response = api.post("/api/viewer/leave", {"userId": user, "stageArn": stage_arn})
+    assert response.status_code == 200, response.content
+
+
+def broadcasts(api, **query):
+    response = api.get("/api/reports/broadcasts", query)
+    assert response.status_code == 200, response.content
+    return response.json()["data"]
+
+
+def detail(api, broadcast_id):
+    response = api.get(f"/api/reports/broadcasts/{broadcast_id}")
+    assert response.status_code == 200, response.content
+    return response.json()["data"]
+
+
+def test_a_live_show_has_a_broadcast_with_no_end_and_its_duration_so_far(api, host, clock):
+    start = clock_iso(clock)
+    host(True)
+    clock.advance(125)
+
+    [summary] = broadcasts(api)["broadcasts"]
+
+    assert summary["roomId"] == "default"
+    assert summary["startedAt"] == start
+    assert summary["endedAt"] is None
+    assert summary["durationSeconds"] == 125
+    assert set(summary) == {
+        "broadcastId", "roomId", "startedAt", "endedAt", "durationSeconds", "peakViewers", "peakAt",
+        "uniqueViewers", "totalWatchSeconds", "averageWatchSeconds",
+    }  # fmt: skip
+    assert detail(api, summary["broadcastId"])["broadcast"] == summary
+
+
+def test_the_summary_counts_the_sessions_inside_the_window(api, host, clock):
+    """a joins before the show and stays 100 s into it; b watches 60 s, leaves, comes back for 30 s
+    (one unique viewer, 90 s); c joins after the show ended (not counted)."""
+    a = join(api, "a")
+    clock.advance(50)  # a's first 50 s are before the show: outside the window
+    host(True)
+    start = clock.t
+    b = join(api, "b")
+    clock.advance(60)
+    leave(api, "b", b)
+    clock.advance(40)
+    leave(api, "a", a)  # a: 100 s inside
+    b = join(api, "b")
+    clock.advance(30)
+    leave(api, "b", b)  # b: 60 + 30 s
+    clock.advance(10)
+    host(False)
+    end = clock.t
+    clock.advance(5)
+    join(api, "c")
+    clock.advance(20)
+
+    [summary] = broadcasts(api)["broadcasts"]
+
+    assert epoch(summary["endedAt"]) == end
+    assert summary["durationSeconds"] == int(end - start) == 140
+    assert summary["uniqueViewers"] == 2
+    assert summary["totalWatchSeconds"] == 100 + 90
+    assert summary["averageWatchSeconds"] == 95
+
+
+def test_an_open_session_counts_to_now_while_live_and_to_the_end_after(api, host, clock):
+    host(True)
+    join(api, "v")
+    clock.advance(30)
+    live = broadcasts(api)["broadcasts"][0]
+    assert (live["totalWatchSeconds"], live["uniqueViewers"], live["averageWatchSeconds"]) == (30, 1, 30)
+
+    clock.advance(30)
+    host(False)
+    clock.advance(300)  # the viewer is still watching: the show's window stops at its end
+
+    ended = broadcasts(api)["broadcasts"][0]
+    assert (ended["totalWatchSeconds"], ended["durationSeconds"]) == (60, 60)
+
+
+def test_a_blip_shorter_than_the_merge_window_is_the_same_broadcast(api, host, clock, settings):
+    settings.BROADCAST_MERGE_SECONDS = 120
+    host(True)
+    clock.advance(600)
+    host(False)
+    first = broadcasts(api)["broadcasts"]
+    assert len(first) == 1 and first[0]["endedAt"] is not None  # ended, for now
+
+    clock.advance(119)  # one second short of the window
+    host(True)
+    clock.advance(600)
+
+    [merged] = broadcasts(api)["broadcasts"]
+    assert merged["broadcastId"] == first[0]["broadcastId"]
+    assert merged["endedAt"] is None
+    assert merged["durationSeconds"] == 600 + 119 + 600
+
+
+def test_back_after_the_merge_window_is_a_new_broadcast(api, host, clock, settings):
+    settings.BROADCAST_MERGE_SECONDS = 120
+    host(True)
+    clock.advance(60)
+    host(False)
+    clock.advance(121)
+    host(True)
+
+    newest, older = broadcasts(api)["broadcasts"]
+    assert newest["endedAt"] is None and older["endedAt"] is not None
+    assert newest["broadcastId"] != older["broadcastId"]
+    assert older["durationSeconds"] == 60
+    assert epoch(newest["startedAt"]) - epoch(older["endedAt"]) == 121
+
+
+def test_samples_make_the_series_one_point_per_sample_oldest_first(api, host, clock, settings):
+    settings.REPORT_SAMPLE_SECONDS = 60
+    clock.t = 1_800_000_000.0  # on a minute: the samples' slots are the sampling times
+    host(True)
+    counts = []
+    for n in range(3):
+        for user in range(n + 1):
+            join(api, f"u{n}-{user}")
+        counts.append(sum(range(2, n + 3)) - n)  # viewers so far: 1, 3, 6
+        report_tasks.sample_broadcasts()
+        report_tasks.sample_broadcasts()  # a second beat in the same slot adds nothing
+        clock.advance(60)
+
+    data = detail(api, broadcasts(api)["broadcasts"][0]["broadcastId"])
+
+    assert [p["viewers"] for p in data["series"]] == [1, 3, 6]
+    assert [epoch(p["t"]) for p in data["series"]] == [1_800_000_000.0 + 60 * n for n in range(3)]
+    assert data["broadcast"]["peakViewers"] == 6
+    assert epoch(data["broadcast"]["peakAt"]) == 1_800_000_120.0
+
+
+def test_the_peak_is_the_highest_count_at_any_push_not_only_at_samples(api, host, clock):
+    host(True)
+    report_tasks.sample_broadcasts()
+    arns = [join(api, f"v{n}") for n in range(7)]
+    clock.advance(5)
+    peak_time = clock_iso(clock)
+    stats_tasks.push_stats_now("tick")  # 7 viewers seen by a push between two samples
+    for n, arn in enumerate(arns[:5]):
+        leave(api, f"v{n}", arn)
+    clock.advance(55)
+    report_tasks.sample_broadcasts()
+    stats_tasks.push_stats_now("tick")  # 2 now: the peak stays
+
+    data = detail(api, broadcasts(api)["broadcasts"][0]["broadcastId"])
+
+    assert [p["viewers"] for p in data["series"]] == [0, 2]
+    assert data["broadcast"]["peakViewers"] == 7
+    assert data["broadcast"]["peakAt"] == peak_time
+
+
+def test_sampling_repairs_a_lost_live_signal_and_a_lost_offline_one(api, master_stage, clock):
+    """The host-live flag changed in Redis without any receiver hearing of it (a process died
+    between the two): the next sample opens the broadcast, and ends it once the flag is off."""
+    from ivsproject.redis import get_redis
+    from stages import hostlive
+
+    get_redis().set(hostlive.live_key("default"), "1")
+    report_tasks.sample_broadcasts()
+    [opened] = broadcasts(api)["broadcasts"]
+    assert opened["endedAt"] is None and epoch(opened["startedAt"]) == clock.t
+
+    clock.advance(60)
+    report_tasks.sample_broadcasts()  # still live: seen live at this sample
+    last_seen = clock.t
+    get_redis().set(hostlive.live_key("default"), "0")
+    clock.advance(60)
+    result = report_tasks.sample_broadcasts()
+
+    [ended] = broadcasts(api)["broadcasts"]
+    assert result["ended"] == 1
+    assert epoch(ended["endedAt"]) == last_seen  # the last moment it was seen live
+
+
+def test_rooms_have_their_own_broadcasts(api, host, room, clock):
+    room("r1")
+    host(True, "r1")
+    clock.advance(10)
+    host(True)
+    join(api, "x", "r1")
+    clock.advance(10)
+
+    everything = broadcasts(api)["broadcasts"]
+    only_r1 = broadcasts(api, roomId="r1")["broadcasts"]
+
+    assert [b["roomId"] for b in everything] == ["default", "r1"]  # newest first
+    assert [b["roomId"] for b in only_r1] == ["r1"]
+    assert only_r1[0]["uniqueViewers"] == 1
+    assert everything[0]["uniqueViewers"] == 0
+
+
+def test_pages_newest_first_with_next_token(api, host, clock, settings):
+    settings.BROADCAST_MERGE_SECONDS = 0
+    for _ in range(5):
+        host(True)
+        clock.advance(10)
+        host(False)
+        clock.advance(10)
+    all_ids = [b["broadcastId"] for b in broadcasts(api, limit=100)["broadcasts"]]
+    starts = [epoch(b["startedAt"]) for b in broadcasts(api, limit=100)["broadcasts"]]
+    assert len(all_ids) == 5 and starts == sorted(starts, reverse=True)
+
+    seen, token = [], None
+    while True:
+        page = broadcasts(api, limit=2, **({"nextToken": token} if token else {}))
+        seen += [b["broadcastId"] for b in page["broadcasts"]]
+        token = page["nextToken"]
+        if token is None:
+            break
+    assert seen == all_ids
+
+
+def error(response):
+    body = response.json()
+    return response.status_code, body["error"]["code"], body["error"]["message"]
+
+
+def test_errors(api, master_stage):
+    assert error(api.get("/api/reports/broadcasts/bc_0123456789abcdef")) == (404, "NOT_FOUND", "直播場次不存在")
+    assert error(api.get("/api/reports/broadcasts/" + "x" * 300))[:2] == (404, "NOT_FOUND")
+    assert error(api.get("/api/reports/broadcasts", {"roomId": "nope"})) == (404, "NOT_FOUND", "直播間不存在")
+    assert error(api.get("/api/reports/broadcasts", {"roomId": "Bad Room!"}))[:2] == (400, "VALIDATION_ERROR")
+    assert error(api.get("/api/reports/broadcasts", {"limit": "0"}))[:2] == (400, "VALIDATION_ERROR")
+    assert error(api.get("/api/reports/broadcasts", {"nextToken": "forged"}))[:2] == (400, "VALIDATION_ERROR")
+
+
+def test_a_deleted_rooms_broadcasts_stay_readable(api, host, room, clock):
+    room("gone")
+    host(True, "gone")
+    clock.advance(30)
+    host(False, "gone")
+    assert api.delete("/api/rooms/gone").status_code == 200
+
+    [summary] = broadcasts(api, roomId="gone")["broadcasts"]
+    assert summary["durationSeconds"] == 30
+
+
+def test_reports_need_the_api_key(client, master_stage):
+    response = client.get("/api/reports/broadcasts")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "UNAUTHORIZED"
