@@ -1,6 +1,7 @@
 """Shared parts of the stage and room commands: ApiError → CommandError (clear message, exit 1),
-`--tag KEY=VALUE` options and plain-text tables."""
+`--tag KEY=VALUE` options, plain-text tables and `--json` documents."""
 
+import json
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,16 @@ class StageCommand(BaseCommand):
         widths = [max(_width(row[i]) for row in table) for i in range(len(header))]
         for row in table:
             self.stdout.write("  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row)).rstrip())
+
+
+def write_json(stdout: Any, document: Any) -> None:
+    """`--json`: the whole of stdout is this one document (scripts and cron `json.loads` it), so
+    nothing else may be written there; logs go to stderr."""
+    stdout.write(json.dumps(document, ensure_ascii=False, default=str))
+
+
+def json_option(parser: Any) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else")
 
 
 def _width(text: str) -> int:

@@ -1,8 +1,7 @@
-import json
 from datetime import datetime
 
 from stages import registry
-from stages.management.commands._base import StageCommand
+from stages.management.commands._base import StageCommand, write_json
 from stages.overview import rooms_all
 
 
@@ -20,7 +19,7 @@ class Command(StageCommand):
         registry.load()
         rooms = rooms_all()
         if options["json"]:
-            self.stdout.write(json.dumps({"rooms": rooms, "totalRooms": len(rooms)}))
+            write_json(self.stdout, {"rooms": rooms, "totalRooms": len(rooms)})
             return
         self.write_table(
             ("ROOM_ID", "NAME", "LIVE", "VIEWERS", "STAGES", "CREATED"),

@@ -1,4 +1,5 @@
-from stages.management.commands._base import StageCommand
+from ivsproject.api.envelope import iso
+from stages.management.commands._base import StageCommand, json_option, write_json
 from stages.models import Room, Stage
 from stages.selectors import room_or_404, validate_room_id, viewer_counts
 
@@ -9,6 +10,7 @@ class Command(StageCommand):
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--all", action="store_true", help="include deleted stages")
         parser.add_argument("--room", metavar="ROOM_ID", help="only the stages of this room")
+        json_option(parser)
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         stages = Stage.objects.all() if options["all"] else Stage.objects.exclude(status=Stage.Status.DELETED)
@@ -23,6 +25,22 @@ class Command(StageCommand):
             stages = stages.filter(room_id=room_id)
         listed = list(stages)
         counts = viewer_counts(listed)
+        if options["json"]:
+            rows = [
+                {
+                    "stageArn": s.arn,
+                    "stageName": s.name,
+                    "roomId": s.room_id,
+                    "role": s.role,
+                    "status": s.status,
+                    "autoScaled": s.auto_scaled,
+                    "viewerCount": counts[s.arn],
+                    "createdAt": iso(s.created_at),
+                }
+                for s in listed
+            ]
+            write_json(self.stdout, {"stages": rows, "totalStages": len(rows)})
+            return
         self.write_table(
             ("NAME", "ROOM", "ROLE", "STATUS", "VIEWERS", "CREATED", "ARN"),
             [
