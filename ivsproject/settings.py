@@ -363,7 +363,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["ivsproject.api.authentication.HasApiKey"],
     "DEFAULT_THROTTLE_CLASSES": ["ivsproject.api.throttling.ClientRateThrottle"],
     "EXCEPTION_HANDLER": "ivsproject.api.exceptions.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "ivsproject.api.schema.GroupedAutoSchema",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
     "STRICT_JSON": True,
@@ -385,6 +385,17 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"ConnectionStatusEnum": ["connected", "disconnected"]},
+    # Operations are grouped by URL (ivsproject.api.schema.GroupedAutoSchema); the groups, in order.
+    "TAGS": [
+        {"name": "tokens", "description": "Participant tokens: the host, viewers, media servers"},
+        {"name": "stages", "description": "The stage registry: list, master, create, delete"},
+        {"name": "viewers", "description": "Heartbeats, leaving, who is watching and for how long"},
+        {"name": "stats", "description": "Live counts: viewers, stages, the host, every room"},
+        {"name": "rooms", "description": "Live rooms (直播間) and their stages"},
+        {"name": "reports", "description": "Broadcast reports"},
+        {"name": "events", "description": "EventBridge events from IVS"},
+        {"name": "health", "description": "Liveness and dependencies, no key"},
+    ],
     "DISABLE_ERRORS_AND_WARNINGS": False,
 }
 

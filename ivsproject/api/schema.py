@@ -1,7 +1,10 @@
-"""OpenAPI helpers: every documented response is wrapped in the spec's envelope.
+"""OpenAPI helpers: every documented response is wrapped in the spec's envelope, and every operation
+is grouped by what it works on.
 
 drf-spectacular has no notion of a response envelope, so `envelope_responses()` builds (and
 caches) one wrapper serializer per payload and adds the error envelope for each error status.
+`GroupedAutoSchema` (the project's DEFAULT_SCHEMA_CLASS) tags each operation by its URL, so a new
+endpoint lands in its group without a decorator of its own.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from collections.abc import Iterable
 from functools import cache
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -58,7 +62,7 @@ def envelope_of(inner: type[serializers.Serializer]) -> type[serializers.Seriali
 _ERROR_TEXT = {
     400: "VALIDATION_ERROR",
     401: "UNAUTHORIZED (missing or wrong x-api-key)",
-    403: "FORBIDDEN",
+    403: "FORBIDDEN (a client key on a route that needs the full key, or as the endpoint says)",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     409: "CONFLICT",
@@ -89,3 +93,18 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
         return {"type": "apiKey", "in": "header", "name": "x-api-key"}
+
+
+# An operation's tag is the first path segment after /api/, named as its group (SPECTACULAR_SETTINGS
+# TAGS lists the groups): by URL rather than by app, because the rooms endpoints are served by the
+# stages app yet are their own group for clients.
+_TAG_OF_SEGMENT = {"token": "tokens", "stage": "stages", "viewer": "viewers"}
+
+
+class GroupedAutoSchema(AutoSchema):
+    def get_tags(self) -> list[str]:
+        segments = [part for part in self.path.split("/") if part]
+        if segments[:1] == ["api"]:
+            segments = segments[1:]
+        first = segments[0] if segments else "api"
+        return [_TAG_OF_SEGMENT.get(first, first)]
