@@ -1,0 +1,108 @@
+"""Broadcasts in the admin: a list per room (live or ended, by date), a detail page with the
+summary and the viewers-over-time chart, and a CSV export of the broadcast's viewer sessions.
+Read-only: a broadcast is a record of what happened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from ivsproject.csvexport import csv_response
+from reports import chart, selectors
+from reports.broadcasts import now
+from reports.models import Broadcast
+from viewers.selectors import format_duration
+
+SESSION_COLUMNS = ("userId", "stageArn", "joinedAt", "leftAt", "watchSeconds", "leaveReason")
+
+
+class LiveFilter(admin.SimpleListFilter):
+    title = _("狀態")
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("live", _("直播中")), ("ended", _("已結束"))]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() == "live":
+            return queryset.filter(ended_at__isnull=True)
+        if self.value() == "ended":
+            return queryset.filter(ended_at__isnull=False)
+        return queryset
+
+
+@admin.register(Broadcast)
+class BroadcastAdmin(admin.ModelAdmin):
+    list_display = ("broadcast_id", "room", "started_at", "ended_at", "state", "duration", "peak_viewers")
+    list_filter = (LiveFilter, "room")
+    date_hierarchy = "started_at"
+    search_fields = ("broadcast_id", "room__room_id")
+    list_select_related = ("room",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # retention deletes them (REPORT_RETENTION_DAYS), nobody else
+
+    @admin.display(description=_("狀態"), boolean=False)
+    def state(self, broadcast: Broadcast) -> Any:
+        return _("直播中") if broadcast.is_live else _("已結束")
+
+    @admin.display(description=_("時長"))
+    def duration(self, broadcast: Broadcast) -> str:
+        start, end = selectors.window(broadcast)
+        return format_duration(int((end - start).total_seconds()))
+
+    def get_urls(self) -> list[Any]:
+        custom = [
+            path(
+                "<str:broadcast_id>/sessions.csv",
+                self.admin_site.admin_view(self.sessions_csv),
+                name="reports_broadcast_sessions_csv",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        broadcast = get_object_or_404(Broadcast, pk=object_id)
+        if not self.has_view_permission(request, broadcast):
+            raise PermissionDenied
+        at = now()
+        summary = selectors.summary(broadcast, at)
+        start, end = selectors.window(broadcast, at)
+        samples = list(broadcast.samples.values_list("at", "viewers"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("直播場次 %(id)s") % {"id": broadcast.broadcast_id},
+            "broadcast": broadcast,
+            "summary": summary,
+            "duration": format_duration(summary["durationSeconds"]),
+            "total_watch": format_duration(summary["totalWatchSeconds"]),
+            "average_watch": format_duration(summary["averageWatchSeconds"]),
+            "chart": chart.draw(samples, start, end),
+            "sample_count": len(samples),
+            "csv_url": reverse("admin:reports_broadcast_sessions_csv", args=[broadcast.broadcast_id]),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/reports/broadcast/detail.html", context)
+
+    def sessions_csv(self, request: HttpRequest, broadcast_id: str) -> StreamingHttpResponse:
+        broadcast = get_object_or_404(Broadcast, pk=broadcast_id)
+        if not self.has_view_permission(request, broadcast):
+            raise PermissionDenied
+        rows = ([row[c] for c in SESSION_COLUMNS] for row in selectors.session_rows(broadcast))
+        return csv_response(f"{broadcast.broadcast_id}-sessions.csv", SESSION_COLUMNS, rows)
