@@ -17,7 +17,6 @@ class BroadcastListApi(APIView):
     @extend_schema(
         operation_id="broadcast_list",
         summary="Broadcasts, newest first (of one room with roomId)",
-        tags=["reports"],
         parameters=[BroadcastListQuerySerializer],
         responses=envelope_responses(BroadcastListSerializer, errors=(404,)),
     )
@@ -37,7 +36,6 @@ class BroadcastDetailApi(APIView):
     @extend_schema(
         operation_id="broadcast_get",
         summary="A broadcast's summary and its viewers over time",
-        tags=["reports"],
         responses=envelope_responses(BroadcastDetailSerializer, errors=(404,)),
     )
     def get(self, request: Request, broadcast_id: str) -> Response:
