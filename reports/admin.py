@@ -8,12 +8,12 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from ivsproject.api.exceptions import ApiError
 from ivsproject.csvexport import csv_response
 from reports import chart, selectors
 from reports.broadcasts import now
@@ -21,6 +21,13 @@ from reports.models import Broadcast
 from viewers.selectors import format_duration
 
 SESSION_COLUMNS = ("userId", "stageArn", "joinedAt", "leftAt", "watchSeconds", "leaveReason")
+
+
+def _broadcast_or_404(broadcast_id: str) -> Broadcast:
+    try:
+        return selectors.broadcast_or_404(broadcast_id)
+    except ApiError:
+        raise Http404(broadcast_id[:100]) from None
 
 
 class LiveFilter(admin.SimpleListFilter):
@@ -77,7 +84,7 @@ class BroadcastAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        broadcast = get_object_or_404(Broadcast, pk=object_id)
+        broadcast = _broadcast_or_404(object_id)
         if not self.has_view_permission(request, broadcast):
             raise PermissionDenied
         at = now()
@@ -101,7 +108,7 @@ class BroadcastAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/reports/broadcast/detail.html", context)
 
     def sessions_csv(self, request: HttpRequest, broadcast_id: str) -> StreamingHttpResponse:
-        broadcast = get_object_or_404(Broadcast, pk=broadcast_id)
+        broadcast = _broadcast_or_404(broadcast_id)
         if not self.has_view_permission(request, broadcast):
             raise PermissionDenied
         rows = ([row[c] for c in SESSION_COLUMNS] for row in selectors.session_rows(broadcast))

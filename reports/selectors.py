@@ -7,6 +7,7 @@ hundred thousand sessions is one aggregate query, never a hundred thousand rows 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -20,16 +21,18 @@ from django.utils.translation import gettext as _
 from ivsproject.api.envelope import iso
 from ivsproject.api.exceptions import NotFound, ValidationFailed
 from reports.broadcasts import is_known_room, now
-from reports.models import Broadcast
+from reports.models import BROADCAST_ID_PATTERN, Broadcast
 from stages.selectors import validate_room_id
 from viewers.models import ViewerSession
 
 _PAGE_SALT = "reports.broadcasts.page"
+_BROADCAST_ID = re.compile(BROADCAST_ID_PATTERN.strip("^$"), re.ASCII)
 
 
 def broadcast_or_404(broadcast_id: object) -> Broadcast:
     broadcast = None
-    if isinstance(broadcast_id, str) and len(broadcast_id) <= 64:
+    # Anything but the id's own shape cannot name a broadcast (and a NUL byte would upset the database).
+    if isinstance(broadcast_id, str) and _BROADCAST_ID.fullmatch(broadcast_id):
         broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
     if broadcast is None:
         raise NotFound(_("直播場次不存在"), details={"broadcastId": str(broadcast_id)[:100]})

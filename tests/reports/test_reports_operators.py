@@ -79,6 +79,7 @@ def test_admin_detail_shows_the_summary_and_one_chart_point_per_sample(staff_cli
 def test_admin_unknown_broadcast_is_404_not_500(staff_client, master_stage):
     assert staff_client.get("/admin/reports/broadcast/bc_nope/change/").status_code == 404
     assert staff_client.get("/admin/reports/broadcast/bc_nope/sessions.csv").status_code == 404
+    assert staff_client.get("/admin/reports/broadcast/bc_%00/change/").status_code == 404
 
 
 def test_admin_pages_need_staff(client, show):
