@@ -38,7 +38,7 @@ class StageListApi(APIView):
         operation_id="stage_list",
         summary="All stages with viewer counts (of one room with roomId)",
         parameters=[StageListQuerySerializer],
-        responses=envelope_responses(StageListSerializer, errors=(404,)),
+        responses=envelope_responses(StageListSerializer, errors=(403, 404)),
     )
     def get(self, request: Request) -> Response:
         query = StageListQuerySerializer(data=request.query_params)
@@ -74,7 +74,7 @@ class MasterStageInfoApi(APIView):
         operation_id="stage_master_info",
         summary="The master stage (of the room roomId; default: the room `default`)",
         parameters=[RoomQuerySerializer],
-        responses=envelope_responses(MasterInfoSerializer, errors=(404,)),
+        responses=envelope_responses(MasterInfoSerializer, errors=(403, 404)),
     )
     def get(self, request: Request) -> Response:
         query = RoomQuerySerializer(data=request.query_params)
@@ -94,7 +94,7 @@ class StageCreateApi(APIView):
         operation_id="stage_create",
         summary="Create a stage",
         request=StageCreateSerializer,
-        responses=envelope_responses(StageCreatedSerializer, status=201, errors=(404, 503)),
+        responses=envelope_responses(StageCreatedSerializer, status=201, errors=(403, 404, 503)),
     )
     def post(self, request: Request) -> Response:
         body = StageCreateSerializer(data=request.data)
@@ -122,7 +122,7 @@ class RoomsApi(APIView):
         operation_id="room_list",
         summary="Rooms, oldest first (`default` included)",
         parameters=[RoomListQuerySerializer],
-        responses=envelope_responses(RoomListSerializer),
+        responses=envelope_responses(RoomListSerializer, errors=(403,)),
     )
     def get(self, request: Request) -> Response:
         query = RoomListQuerySerializer(data=request.query_params)
@@ -136,7 +136,7 @@ class RoomsApi(APIView):
         operation_id="room_create",
         summary="Create a room and its master stage",
         request=RoomCreateSerializer,
-        responses=envelope_responses(RoomCreatedSerializer, status=201, errors=(409, 503)),
+        responses=envelope_responses(RoomCreatedSerializer, status=201, errors=(403, 409, 503)),
     )
     def post(self, request: Request) -> Response:
         body = RoomCreateSerializer(data=request.data)
@@ -153,7 +153,7 @@ class RoomApi(APIView):
     @extend_schema(
         operation_id="room_get",
         summary="A room and its stages",
-        responses=envelope_responses(RoomDetailSerializer, errors=(404,)),
+        responses=envelope_responses(RoomDetailSerializer, errors=(403, 404)),
     )
     def get(self, request: Request, room_id: str) -> Response:
         return ok(overview.room_detail(room_id))

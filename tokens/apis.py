@@ -61,7 +61,7 @@ class PublisherTokenApi(APIView):
         operation_id="token_publisher",
         summary="PUBLISH token for the master stage (the host)",
         request=PublisherTokenRequestSerializer,
-        responses=envelope_responses(PublisherTokenSerializer, errors=(404, 500)),
+        responses=envelope_responses(PublisherTokenSerializer, errors=(403, 404, 500)),
     )
     def post(self, request: Request) -> Response:
         body = PublisherTokenRequestSerializer(data=request.data)

@@ -102,7 +102,7 @@ class ViewerListApi(APIView):
             OpenApiParameter("stage_arn", str, OpenApiParameter.PATH, description="raw or URL-encoded ARN"),
             ViewerListQuerySerializer,
         ],
-        responses=envelope_responses(ViewerListSerializer, errors=(404,)),
+        responses=envelope_responses(ViewerListSerializer, errors=(403, 404)),
     )
     def get(self, request: Request, stage_arn: str) -> Response:
         query = ViewerListQuerySerializer(data=request.query_params)

@@ -10,10 +10,11 @@ towards "let Django answer".
 
 How it stays exactly the Django answer:
 - A route handler (registered in ivsproject/wsgi.py) serves only the case it can prove is a
-  success: right method and path, no query string, a body that is a JSON object in UTF-8 of the
-  declared length, a valid API key, and whatever the handler itself checks. Any doubt, any
-  exception: the request goes to Django with its body rewound, and Django answers as it always did
-  (errors, 429s, re-registration, language, everything).
+  success: right method and path, no query string, an API key that may call the route (checked
+  before a byte of the body is read: a caller without one never has its body read), a body that is
+  a JSON object in UTF-8 of the declared length, and whatever the handler itself checks. Any doubt,
+  any exception: the request goes to Django with its body rewound, and Django answers as it always
+  did (errors, 429s, re-registration, language, everything).
 - The success response's headers are learned from Django, keyed on everything the middleware
   stack reads that can change them. Only a stack of middleware this module knows (`KNOWN_MIDDLEWARE`,
   each with what it reads) is served at all; for it, those inputs are the request's "shape": its
@@ -176,6 +177,7 @@ class _Route:
     database: bool
     label: str  # the Django route pattern, as MetricsMiddleware labels it
     method: str
+    name: str  # the Django view name, which says what kind of API key may call it
     templates: dict[tuple, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -193,9 +195,7 @@ class FastPathApplication:
 
     def __init__(self, django_app: Callable[..., Iterable[bytes]], routes: Mapping[tuple[str, str], FastRoute]):
         self.django_app = django_app
-        self.routes = {
-            key: _Route(route.handler, route.database, resolve(key[1]).route, key[0]) for key, route in routes.items()
-        }
+        self.routes = {key: _route(key, route) for key, route in routes.items()}
         self._languages: dict[tuple[str | None, str], str] = {}
         self._middleware: object = None  # the MIDDLEWARE setting last looked at, and its verdict
         self._middleware_known = False
@@ -213,13 +213,17 @@ class FastPathApplication:
         if template is None:
             route.count["learning"]()
             return self._learn(route, shape, environ, start_response)
+        client = api_client_of(environ)
+        if client is None or not client.may_call(route.name):  # Django answers 401 or 403, the body unread
+            route.count["django"]()
+            return self.django_app(environ, start_response)
         body = self._read_body(environ)
         if body is None:
             route.count["not-eligible"]()
             return self.django_app(environ, start_response)
         request = self._request(environ, body)
         answer = None
-        if request is not None and api_client_of(environ) is not None:
+        if request is not None:
             request_id = request_id_of(environ)
             token = request_id_var.set(request_id)
             try:
@@ -356,6 +360,11 @@ class FastPathApplication:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         return self.django_app(environ, learning_start_response)
+
+
+def _route(key: tuple[str, str], route: FastRoute) -> _Route:
+    match = resolve(key[1])
+    return _Route(route.handler, route.database, match.route, key[0], match.view_name)
 
 
 def _request_started() -> None:

@@ -93,3 +93,55 @@ def test_public_endpoints_need_no_key(client, path):
 
 def test_admin_login_needs_no_key(client):
     assert client.get("/admin/login/").status_code == 200
+
+
+# --- Client keys (API_CLIENT_KEYS): only what a viewer app needs ----------------------------
+
+CLIENT_KEY = "client-key-1234"
+
+
+@pytest.fixture
+def client_keys(settings):
+    settings.API_CLIENT_KEYS = [CLIENT_KEY]
+
+
+@pytest.mark.usefixtures("client_keys")
+def test_a_client_key_reads_the_stats(client):
+    assert_success(client.get("/api/stats/viewers", HTTP_X_API_KEY=CLIENT_KEY))
+
+
+@pytest.mark.usefixtures("client_keys")
+def test_a_client_key_is_refused_a_route_off_its_list_with_403(client):
+    error = assert_error(client.get(PING, HTTP_X_API_KEY=CLIENT_KEY), 403, "FORBIDDEN")
+
+    assert error["message"] == "此 API 金鑰僅供用戶端使用，無權執行此操作"
+    assert_success(client.get(PING, HTTP_X_API_KEY=API_KEY))  # the full key still may
+
+
+@pytest.mark.usefixtures("client_keys")
+def test_a_client_key_is_refused_before_the_body_is_looked_at(client):
+    response = client.post("/api/test/echo", "{not json", content_type="application/json", HTTP_X_API_KEY=CLIENT_KEY)
+
+    assert_error(response, 403, "FORBIDDEN")
+
+
+def test_a_key_on_both_lists_is_a_full_key(client, settings):
+    settings.API_CLIENT_KEYS = [API_KEY]
+
+    assert_success(client.get(PING, HTTP_X_API_KEY=API_KEY))
+
+
+def test_a_full_key_is_not_a_client_key_and_a_client_key_not_a_full_one(client, settings):
+    settings.API_SECRET_KEYS = ["full-key-1234"]
+    settings.API_CLIENT_KEYS = ["client-key-1234", "client-key-5678"]
+
+    assert_error(client.get(PING, HTTP_X_API_KEY="client-key-5678"), 403, "FORBIDDEN")  # the second slot too
+    assert_success(client.get("/api/stats/viewers", HTTP_X_API_KEY="client-key-5678"))
+    assert_error(client.get(PING, HTTP_X_API_KEY="full-key-123"), 401, "UNAUTHORIZED")
+    assert_error(client.get(PING, HTTP_X_API_KEY="client-key-12345"), 401, "UNAUTHORIZED")
+
+
+def test_no_client_keys_configured_accepts_none(client, settings):
+    settings.API_CLIENT_KEYS = []
+
+    assert_error(client.get("/api/stats/viewers", HTTP_X_API_KEY=CLIENT_KEY), 401, "UNAUTHORIZED")

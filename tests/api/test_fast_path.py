@@ -9,7 +9,7 @@ from django.test import RequestFactory
 from prometheus_client import REGISTRY
 
 from ivsproject import wsgi
-from ivsproject.api.fastpath import FastPathApplication
+from ivsproject.api.fastpath import FastAnswer, FastPathApplication, FastRoute
 from stages import presence
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_ratelimit_clock")]
@@ -483,3 +483,26 @@ def test_odd_bodies_get_the_same_answer_with_and_without_the_fast_path(master_st
         return answer[0], body["error"]["code"], body["error"]["message"]
 
     assert essence(fast) == essence(slow)
+
+
+@pytest.mark.usefixtures("keyed")
+def test_a_client_key_is_never_served_on_a_full_key_route(master_stage, settings):
+    """The fast path asks what a key may call, as Django does: on a fast route whose view needs the
+    full key (the publisher token here), a client key gets Django's 403 and the handler never runs."""
+    settings.API_CLIENT_KEYS = ["client-key"]
+    ran = []
+
+    def handler(request):
+        ran.append(request.data)
+        return FastAnswer({"served": "by the fast path"})
+
+    app = Wsgi(FastPathApplication(wsgi.django_application, {("POST", "/api/token/publisher"): FastRoute(handler)}))
+    body = {"userId": "host"}
+    assert app.post("/api/token/publisher", body)[0] == 200  # Django's answer: the shape is learned
+    status, _, content = app.post("/api/token/publisher", body)
+    assert (status, json.loads(content)["data"], len(ran)) == (200, {"served": "by the fast path"}, 1)
+
+    status, _, content = app.post("/api/token/publisher", body, key="client-key")
+
+    assert status == 403 and json.loads(content)["error"]["code"] == "FORBIDDEN"
+    assert len(ran) == 1

@@ -26,9 +26,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_ratelimit_c
 KEY = "test-key"
 
 
-def call(method: str, path: str, body: bytes | dict | None = None, *, remote: str = "10.0.0.1", **headers: str):
-    """One request through the production WSGI app, the way the web server calls it; header names
-    are given as WSGI keys (`HTTP_ACCEPT`)."""
+def call(
+    method: str, path: str, body: bytes | dict | None = None, *, remote: str = "10.0.0.1", app=None, **headers: str
+):
+    """One request through the production WSGI app (or `app`), the way the web server calls it;
+    header names are given as WSGI keys (`HTTP_ACCEPT`)."""
     parts = urlsplit(path)
     payload = json.dumps(body).encode() if isinstance(body, dict) else (body or b"")
     environ = {
@@ -57,7 +59,7 @@ def call(method: str, path: str, body: bytes | dict | None = None, *, remote: st
     def start_response(status, response_headers, exc_info=None):
         out["status"], out["headers"] = status, dict(response_headers)
 
-    content = b"".join(wsgi.application(environ, start_response))
+    content = b"".join((app or wsgi.application)(environ, start_response))
     return int(out["status"].split()[0]), out["headers"], content
 
 
@@ -345,3 +347,252 @@ def test_names_may_still_carry_a_joiner(keyed, master_stage):
         "POST", "/api/rooms", {"roomId": "family", "name": "家庭 👨\u200d👩\u200d👧"}, HTTP_X_API_KEY=KEY
     )
     assert status == 201, content
+
+
+# --- Scoped keys: the key embedded in viewer apps cannot run the show -------------------------
+
+CLIENT_KEY = "client-key-7f3a"
+CLIENT_KEY_REFUSED = "此 API 金鑰僅供用戶端使用，無權執行此操作"
+
+
+@pytest.fixture
+def scoped(settings):
+    settings.API_SECRET_KEYS = [KEY]
+    settings.API_CLIENT_KEYS = [CLIENT_KEY]
+    settings.RATE_LIMIT_PER_MINUTE = 0
+    settings.INTERNAL_SECRET = "internal-secret"
+
+
+def fast_path_count(route: str, outcome: str) -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"route": route, "outcome": outcome}
+    return REGISTRY.get_sample_value("ivs_fast_path_requests_total", labels) or 0.0
+
+
+def test_a_client_key_does_what_a_viewer_app_does(scoped, master_stage):
+    def client(method, path, body=None):
+        status, _, content = call(method, path, body, HTTP_X_API_KEY=CLIENT_KEY)
+        assert status == 200, (path, content)
+        return json.loads(content)["data"]
+
+    viewer = {"userId": "viewer-1", "stageArn": master_stage.arn}
+    assert client("POST", "/api/token/viewer", {"userId": "viewer-1"})["stageArn"] == master_stage.arn
+    assert client("POST", "/api/viewer/heartbeat", viewer)["heartbeatUpdated"] is True
+    assert client("GET", "/api/stats")["totalViewers"] == 1
+    assert client("GET", "/api/stats/viewers")["totalViewers"] == 1
+    assert client("GET", "/api/stats/publisher")["isPublisherLive"] is False
+    assert [room["roomId"] for room in client("GET", "/api/stats/rooms")["rooms"]] == ["default"]
+    duration = client("GET", f"/api/viewer/duration?userId=viewer-1&stageArn={master_stage.arn}")
+    assert duration["watchDurationSeconds"] >= 0
+    assert client("POST", "/api/viewer/leave", viewer)["viewerLeft"] is True
+    assert client("GET", "/api/stats")["totalViewers"] == 0
+
+
+def test_the_fast_path_serves_a_client_key(scoped, master_stage):
+    viewer = {"userId": "viewer-1", "stageArn": master_stage.arn}
+    for path, body, route in (
+        ("/api/token/viewer", {"userId": "viewer-1"}, "api/token/viewer"),
+        ("/api/viewer/heartbeat", viewer, "api/viewer/heartbeat"),
+    ):
+        call("POST", path, body, HTTP_X_API_KEY=CLIENT_KEY)  # the first of its shape: Django learns it
+        before = fast_path_count(route, "served")
+        status, _, content = call("POST", path, body, HTTP_X_API_KEY=CLIENT_KEY)
+        assert status == 200, content
+        assert fast_path_count(route, "served") == before + 1, path
+
+
+def assert_refused(status: int, content: bytes) -> None:
+    error = envelope_error(status, content)
+    assert (status, error["code"], error["message"]) == (403, "FORBIDDEN", CLIENT_KEY_REFUSED), content
+
+
+def test_a_client_key_is_refused_everything_else_and_nothing_happens(scoped, master_stage):
+    from stages.models import Room, Stage
+    from stages.services import stage_create
+
+    overflow = stage_create(name="overflow-1")
+    stages_before = set(Stage.objects.values_list("arn", "status"))
+    rooms_before = set(Room.objects.values_list("room_id", flat=True))
+    refused = [
+        ("POST", "/api/token/publisher", {"userId": "host"}, {}),
+        (
+            "POST",
+            "/api/token/mediaserver",
+            {"userId": "m", "stageArn": master_stage.arn, "serverId": "s"},
+            {"HTTP_X_INTERNAL_SECRET": "internal-secret"},
+        ),
+        ("GET", "/api/stage/list", None, {}),
+        ("GET", "/api/stage/master/info", None, {}),
+        ("POST", "/api/stage", {"name": "by-a-viewer-app"}, {}),
+        ("DELETE", f"/api/stage/{overflow.arn}", None, {}),
+        ("GET", f"/api/viewer/list/{master_stage.arn}", None, {}),
+        ("POST", "/api/rooms", {"roomId": "hijack", "name": "x"}, {}),
+        ("GET", "/api/rooms", None, {}),
+        ("GET", "/api/rooms/default", None, {}),
+        ("DELETE", "/api/rooms/default", None, {}),
+    ]
+    for method, path, body, headers in refused:
+        status, _, content = call(method, path, body, HTTP_X_API_KEY=CLIENT_KEY, **headers)
+        assert_refused(status, content)
+
+    assert set(Stage.objects.values_list("arn", "status")) == stages_before
+    assert set(Room.objects.values_list("room_id", flat=True)) == rooms_before
+
+
+def test_the_message_has_its_english_translation(scoped):
+    status, _, content = call("GET", "/api/stage/list", HTTP_X_API_KEY=CLIENT_KEY, HTTP_ACCEPT_LANGUAGE="en")
+    error = envelope_error(status, content)
+    assert (status, error["code"]) == (403, "FORBIDDEN")
+    assert error["message"] == "This API key is for client apps only and may not perform this operation"
+
+
+def keyed_api_routes() -> list[tuple[str, str, str]]:
+    """(view name, method, path) of every route whose view needs an API key, read from the URLconf,
+    with sample values in its path parameters: routes added later are covered without listing them."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+    from rest_framework.views import APIView
+
+    from ivsproject.api.authentication import HasApiKey
+
+    found = []
+
+    def walk(patterns, prefix: str) -> None:
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+                continue
+            assert isinstance(pattern, URLPattern)
+            view = getattr(pattern.callback, "view_class", None)
+            if view is None or not issubclass(view, APIView) or HasApiKey not in view.permission_classes:
+                continue
+            path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "sample-" + m.group(1).replace("_", "-"), route)
+            for method in ("get", "post", "delete", "put", "patch"):
+                if hasattr(view, method):
+                    found.append((pattern.name or "", method.upper(), path))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+def test_every_route_outside_the_allow_list_refuses_a_client_key(scoped, master_stage):
+    from ivsproject.api.authentication import CLIENT_KEY_ROUTES
+
+    routes = keyed_api_routes()
+    names = {name for name, _, _ in routes}
+    # The allow-list names routes that exist, and the walk finds the API (a broken walk tests nothing).
+    assert names >= CLIENT_KEY_ROUTES, CLIENT_KEY_ROUTES - names
+    assert {"token-publisher", "stage-create", "rooms", "room"} <= names
+    for name, method, path in routes:
+        if name in CLIENT_KEY_ROUTES:
+            continue
+        status, _, content = call(
+            method, path, {} if method in ("POST", "PUT", "PATCH") else None, HTTP_X_API_KEY=CLIENT_KEY
+        )
+        assert_refused(status, content)
+
+
+def test_the_full_key_still_does_everything(scoped, master_stage):
+    """v1.1.0 unchanged: the full key runs the show (and a client key configured beside it changes
+    nothing for it)."""
+
+    def full(method, path, body=None, expected=200, **headers):
+        status, _, content = call(method, path, body, HTTP_X_API_KEY=KEY, **headers)
+        assert status == expected, (path, content)
+        return json.loads(content)["data"]
+
+    assert full("POST", "/api/token/publisher", {"userId": "host"})["stageArn"] == master_stage.arn
+    media = {"userId": "m", "stageArn": master_stage.arn, "serverId": "s"}
+    assert full("POST", "/api/token/mediaserver", media, HTTP_X_INTERNAL_SECRET="internal-secret")["token"]
+    assert full("GET", "/api/stage/master/info")["stage"]["arn"] == master_stage.arn
+    created = full("POST", "/api/stage", {"name": "overflow-1"}, expected=201)["stage"]
+    assert len(full("GET", "/api/stage/list")["stages"]) == 2
+    full("DELETE", f"/api/stage/{created['arn']}")
+    full("POST", "/api/rooms", {"roomId": "second", "name": "Second"}, expected=201)
+    assert full("GET", "/api/rooms/second")["room"]["roomId"] == "second"
+    full("DELETE", "/api/rooms/second")
+    assert full("POST", "/api/token/viewer", {"userId": "viewer-1"})["stageArn"] == master_stage.arn
+    assert full("GET", f"/api/viewer/list/{master_stage.arn}")["totalViewers"] == 1
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        CLIENT_KEY[:-1],
+        CLIENT_KEY + "x",
+        "x" + CLIENT_KEY,
+        CLIENT_KEY.upper(),
+        f"{CLIENT_KEY},{CLIENT_KEY}",
+        "old-client-key",
+    ],
+    ids=["prefix", "plus-one", "one-before", "case", "twice", "rotated-out"],
+)
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [("POST", "/api/token/viewer", {"userId": "viewer-1"}), ("GET", "/api/stats", None)],
+    ids=["fast-path", "django"],
+)
+def test_near_misses_and_a_rotated_out_client_key_are_refused(
+    scoped, settings, master_stage, given, method, path, body
+):
+    settings.API_CLIENT_KEYS = ["new-client-key", CLIENT_KEY]  # "old-client-key" was rotated out
+    for _ in range(2):  # the second of its shape is the fast path's on the token route
+        status, _, content = call(method, path, body, HTTP_X_API_KEY=given)
+        assert (status, envelope_error(status, content)["code"]) == (401, "UNAUTHORIZED")
+    for key in ("new-client-key", CLIENT_KEY):  # every key of the rotation still works
+        status, _, content = call(method, path, body, HTTP_X_API_KEY=key)
+        assert status == 200, content
+
+
+class UnreadableBody(BytesIO):
+    """A request body whose reading is recorded (and never answered)."""
+
+    def __init__(self, payload: bytes):
+        super().__init__(payload)
+        self.reads = 0
+
+    def read(self, *args, **kwargs):
+        self.reads += 1
+        raise AssertionError("the body was read")
+
+    readline = read
+
+
+@pytest.mark.parametrize("armed", [True, False], ids=["armed", "learning"])
+@pytest.mark.parametrize("given", [None, "wrong-key", CLIENT_KEY + "x"])
+@pytest.mark.parametrize("path", ["/api/token/viewer", "/api/viewer/heartbeat"])
+def test_the_fast_path_answers_a_wrong_key_without_reading_the_body(scoped, master_stage, path, given, armed):
+    """The fast path as the production app composes it (wsgi.FAST_ROUTES in front of Django), on its
+    own: the production app's body guard in front of it (ivsproject/api/slowbody.py) reads every
+    small body itself, by design, before any application runs."""
+    from ivsproject.api.fastpath import FastPathApplication
+
+    app = FastPathApplication(wsgi.django_application, wsgi.FAST_ROUTES)
+    body = {"userId": "viewer-1", "stageArn": master_stage.arn}
+    if armed:  # the route's shape is learned: the fast path itself would answer
+        call("POST", "/api/token/viewer", {"userId": "viewer-1"}, HTTP_X_API_KEY=KEY, app=app)
+        call("POST", path, body, HTTP_X_API_KEY=KEY, app=app)
+    payload = json.dumps(body).encode()
+    environ_input = UnreadableBody(payload)
+    headers = {"HTTP_X_API_KEY": given} if given else {}
+    outcome = "django" if armed else "learning"
+    before = fast_path_count(path.removeprefix("/"), outcome)
+
+    status, _, content = call("POST", path, payload, app=app, **headers, **{"wsgi.input": environ_input})
+
+    assert (status, envelope_error(status, content)["code"]) == (401, "UNAUTHORIZED")
+    assert environ_input.reads == 0
+    assert fast_path_count(path.removeprefix("/"), outcome) == before + 1  # it came by the fast path
+
+
+def test_refusals_of_a_client_key_count_against_the_address(scoped, settings, master_stage):
+    settings.RATE_LIMIT_PER_MINUTE = 3
+    for _ in range(3):
+        status, _, content = call("POST", "/api/stage", {}, HTTP_X_API_KEY=CLIENT_KEY, remote="203.0.113.9")
+        assert_refused(status, content)
+    status, _, content = call("GET", "/api/stats", HTTP_X_API_KEY=CLIENT_KEY, remote="203.0.113.9")
+    assert (status, envelope_error(status, content)["code"]) == (429, "RATE_LIMIT_EXCEEDED")
+    # Per address: another viewer with the same embedded key is served.
+    status, _, content = call("GET", "/api/stats", HTTP_X_API_KEY=CLIENT_KEY, remote="203.0.113.10")
+    assert status == 200, content
