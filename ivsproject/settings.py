@@ -72,6 +72,15 @@ API_MAX_BODY_BYTES = _int("API_MAX_BODY_BYTES", 64 * 1024)
 API_FAST_PATH = env.bool("API_FAST_PATH", default=True)
 # Browser origins (besides the service's own host) that may open /ws in production.
 WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[])
+# Browser origins (`https://app.example.com`) whose pages may call the HTTP API (CORS, through
+# ivsproject.api.cors); empty turns CORS off: no preflight is answered and no CORS header is sent.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/(api/|health$|livez$|readyz$)"
+CORS_ALLOW_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
+CORS_ALLOW_HEADERS = ("accept", "accept-language", "content-type", "x-api-key", "x-request-id")
+# What a page may read of an answer besides the simple headers: the request id and a 429's wait.
+CORS_EXPOSE_HEADERS = ("retry-after", "x-request-id")
+CORS_PREFLIGHT_MAX_AGE = _int("CORS_PREFLIGHT_MAX_AGE", 600)
 # Admin login: this many failures per client address within the window, then 429 until it ends.
 ADMIN_LOGIN_MAX_FAILURES = _int("ADMIN_LOGIN_MAX_FAILURES", 5)
 ADMIN_LOGIN_WINDOW_SECONDS = _int("ADMIN_LOGIN_WINDOW_SECONDS", 900)
@@ -127,6 +136,8 @@ NUMERIC_SETTINGS_MIN = {
     "ADMIN_LOGIN_MAX_FAILURES": 1,
     "ADMIN_LOGIN_WINDOW_SECONDS": 1,
     "SHUTDOWN_GRACE_SECONDS": 0,
+    "CORS_PREFLIGHT_MAX_AGE": 0,
+    "SECURE_HSTS_SECONDS": 0,
     "IVS_STAGE_CALLS_PER_SECOND": 1,
     "IVS_TOKEN_CALLS_PER_SECOND": 1,
     "IVS_EMULATOR_MAX_STAGES": 1,
@@ -169,6 +180,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "corsheaders",
     "ivsproject.api",
     "stages",
     "viewers",
@@ -181,6 +193,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "ivsproject.api.middleware.RequestIdMiddleware",
     "ivsproject.api.middleware.MetricsMiddleware",
+    # Before anything that can answer (the envelope's errors included), so a browser can read them.
+    "ivsproject.api.cors.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Outside the envelope middleware: its own errors (oversized body, non-DRF 404/405/500) must be
@@ -352,6 +366,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 SESSION_COOKIE_SECURE = IS_PRODUCTION and env.bool("SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Behind a proxy that terminates TLS: the header it sets for the original scheme (e.g.
+# HTTP_X_FORWARDED_PROTO, value `https`). Only when the proxy always sets or overwrites it.
+_proxy_ssl_header = _raw("SECURE_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https") if _proxy_ssl_header else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Orchestrators and load balancers probe over plain HTTP inside the network: never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^(health|livez|readyz|metrics)$"]
+SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 
 # --- DRF / OpenAPI --------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -18,11 +18,13 @@ How it stays exactly the Django answer:
 - The success response's headers are learned from Django, keyed on everything the middleware
   stack reads that can change them. Only a stack of middleware this module knows (`KNOWN_MIDDLEWARE`,
   each with what it reads) is served at all; for it, those inputs are the request's "shape": its
-  language, scheme, Host, Accept and Content-Type. The first 200 that Django gives for a route and
-  shape is recorded, minus the per-request headers, and reused for that shape only; until then
-  Django answers. So security headers, `Content-Language`, `Vary`, `Allow`, ... stay whatever the
-  settings and middleware make them, and a Host Django refuses is refused every time.
-  With any other middleware installed (a CORS middleware answering each `Origin` differently, say)
+  language, scheme, Host, Accept and Content-Type, and its Origin when CORS allows that Origin (a
+  request with any other Origin goes to Django, which leaves it without CORS headers). The first
+  200 that Django gives for a route and shape is recorded, minus the per-request headers, and
+  reused for that shape only; until then Django answers. So security headers, `Content-Language`,
+  `Vary`, `Allow`, ... stay whatever the settings and middleware make them, and a Host Django
+  refuses is refused every time.
+  With any other middleware installed (one reading a header the shape leaves out, say)
   every request on the fast routes goes to Django, with a warning and a system check (ivs.W002):
   this module cannot know what that middleware reads.
   Why not the alternatives: building the headers here by hand would copy five middleware and their
@@ -77,6 +79,7 @@ from rest_framework.request import Request
 
 from ivsproject.api import metrics
 from ivsproject.api.authentication import api_client_of
+from ivsproject.api.cors import allowed_origin
 from ivsproject.api.envelope import success_body
 from ivsproject.api.logging import request_id_var
 from ivsproject.api.middleware import request_id_of
@@ -104,6 +107,7 @@ _renderer = JSONRenderer()
 KNOWN_MIDDLEWARE = {
     "ivsproject.api.middleware.RequestIdMiddleware": "X-Request-ID: the request's own, built per request",
     "ivsproject.api.middleware.MetricsMiddleware": "no headers",
+    "ivsproject.api.cors.CorsMiddleware": "Vary and Access-Control-* from settings (Origin, when allowed)",
     "django.middleware.security.SecurityMiddleware": "HSTS on HTTPS (scheme); the rest from settings",
     "whitenoise.middleware.WhiteNoiseMiddleware": "static files only",
     "django.middleware.locale.LocaleMiddleware": "Content-Language and Vary (language)",
@@ -285,8 +289,13 @@ class FastPathApplication:
             return None
         if settings.DISALLOWED_USER_AGENTS:  # CommonMiddleware would read the User-Agent too
             return None
+        origin = environ.get("HTTP_ORIGIN")
+        if not settings.CORS_ALLOWED_ORIGINS:
+            origin = "cors-off"  # the Origin changes nothing
+        elif origin is not None and not allowed_origin(origin):  # Django's answer: no CORS headers
+            return None
         secure, host = self._is_secure(environ), self._host(environ)
-        return (self._language(environ), secure, host, accept, environ.get("CONTENT_TYPE", ""))
+        return (self._language(environ), secure, host, accept, environ.get("CONTENT_TYPE", ""), origin)
 
     def _language(self, environ: dict[str, Any]) -> str:
         """LocaleMiddleware's choice (language cookie, then Accept-Language), memoised per input."""
