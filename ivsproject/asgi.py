@@ -24,6 +24,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.http import HttpRequest  # noqa: E402
+from django.http.request import split_domain_port, validate_host  # noqa: E402
 from django.utils import translation  # noqa: E402
 from django.utils.translation import gettext_lazy as _  # noqa: E402
 
@@ -131,11 +132,15 @@ class WebSocketOrigins:
     """The WebSocket handshake's Origin check (WS_ALLOWED_ORIGINS): Channels' OriginValidator, given
     the allow-list as the settings have it at each handshake.
 
-    Open in development, and with an empty list or "*" in it. In production with a list, the
-    browser's Origin must be on it, compared by scheme, host and port (case-insensitive, default
-    ports implied); a handshake without Origin is refused too: only non-browser clients omit it,
-    and they can claim any origin anyway. A refused handshake is closed before it is accepted
-    (HTTP 403).
+    Open in development. In production a browser page may open /ws when it comes from the host the
+    handshake was sent to (`_same_host`: the dashboard at /admin/dashboard/, any page the service
+    itself serves) or from an origin on the list, compared by scheme, host and port
+    (case-insensitive, default ports implied); "*" on the list allows any. Every other origin is
+    refused, also while the list is empty: a browser sends the Origin of the page that opens the
+    socket, so without this any site's page could read the stats (a system check warns about an
+    empty list, ivs.W003). A handshake without Origin is allowed: browsers always send one, so it is
+    a non-browser client, which could claim any Origin anyway. A refused handshake is closed before
+    it is accepted (HTTP 403).
 
     OriginValidator reads two kinds of entry more widely than this allow-list ever did: a host
     starting with "." (every subdomain) and an entry without a scheme (any scheme). Those are not
@@ -147,17 +152,46 @@ class WebSocketOrigins:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        allowed = list(settings.WS_ALLOWED_ORIGINS or [])
-        if not settings.IS_PRODUCTION or not allowed or "*" in allowed:
+        entries = [entry.strip() for entry in settings.WS_ALLOWED_ORIGINS or []]
+        origin = _header(scope, b"origin")
+        if (
+            not settings.IS_PRODUCTION
+            or "*" in entries
+            or origin is None
+            or _same_host(origin, _header(scope, b"host"))
+        ):
             patterns = ["*"]
         else:
-            entries = [entry.strip() for entry in allowed]
             patterns = [entry for entry in entries if _is_url_origin(entry)]
-            origin = _header(scope, b"origin")
             literal = {_as_text(entry) for entry in entries if not _is_url_origin(entry)}
-            if origin is not None and not _is_url_origin(origin.strip()) and _as_text(origin) in literal:
+            if not _is_url_origin(origin.strip()) and _as_text(origin) in literal:
                 patterns = ["*"]
         await _LoggedOriginValidator(self.app, patterns)(scope, receive, send)
+
+
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
+def _same_host(origin: str, host: str | None) -> bool:
+    """Whether the Origin names the host the handshake was sent to: the same host name as the Host
+    header, and the same port when the Host header carries one (a proxy passing nginx's `$host`
+    drops it). The Host must also be one the service answers for (ALLOWED_HOSTS, as Django checks
+    it for HTTP): otherwise a page on a name the attacker points at the service (DNS rebinding)
+    would be "same host" with itself."""
+    if not host:
+        return False
+    domain, port = split_domain_port(host)
+    parts = urlsplit(origin.strip())
+    try:
+        origin_port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:  # a port that is not a number
+        return False
+    return (
+        bool(domain and parts.hostname)
+        and validate_host(domain, settings.ALLOWED_HOSTS)
+        and parts.hostname == domain.strip("[]")
+        and (not port or origin_port == int(port))
+    )
 
 
 class _LoggedOriginValidator(OriginValidator):

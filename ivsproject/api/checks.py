@@ -54,6 +54,28 @@ def check_configuration(app_configs=None, **kwargs):  # type: ignore[no-untyped-
             )
         if settings.DEBUG:
             errors.append(Error("DEBUG=true is refused in production.", id="ivs.E007"))
+        if not settings.WS_ALLOWED_ORIGINS:
+            # Not an error: the service's own pages (the admin's dashboard) still connect, and a
+            # deployment without dashboards elsewhere needs no list.
+            errors.append(
+                Warning(
+                    "WS_ALLOWED_ORIGINS is empty in production: /ws refuses browser pages of every other "
+                    "origin than the service's own host.",
+                    hint="List the dashboards' origins (e.g. https://ops.example.com), comma-separated, "
+                    "or '*' to allow any site.",
+                    id="ivs.W003",
+                )
+            )
+    shared = set(settings.API_SECRET_KEYS) & set(settings.API_CLIENT_KEYS)
+    if shared:
+        errors.append(
+            Warning(
+                f"{len(shared)} key(s) in API_CLIENT_KEYS are also in API_SECRET_KEY: they keep full access, "
+                "though client keys are embedded in apps.",
+                hint="Give client apps keys of their own.",
+                id="ivs.W004",
+            )
+        )
     if settings.SCALE_UP_THRESHOLD >= settings.STAGE_MAX_PARTICIPANTS:
         errors.append(
             Error(

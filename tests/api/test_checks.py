@@ -197,3 +197,28 @@ def test_middleware_the_fast_path_does_not_know_is_reported(settings):
 
     settings.API_FAST_PATH = False
     assert messages_of("ivs.W002") == []
+
+
+def test_production_with_an_empty_websocket_origin_list_is_warned_about(production):
+    production.WS_ALLOWED_ORIGINS = []
+
+    [message] = messages_of("ivs.W003")
+    assert not message.is_serious()
+    assert "WS_ALLOWED_ORIGINS" in message.msg
+    production.WS_ALLOWED_ORIGINS = ["https://ops.example.com"]
+    assert messages_of("ivs.W003") == []
+    production.WS_ALLOWED_ORIGINS = []
+    production.IS_PRODUCTION = False
+    production.ENVIRONMENT = "development"
+    assert messages_of("ivs.W003") == []
+
+
+def test_a_client_key_that_is_also_a_full_key_is_warned_about(settings):
+    settings.API_SECRET_KEYS = ["full-key", "shared-key"]
+    settings.API_CLIENT_KEYS = ["client-key"]
+    assert messages_of("ivs.W004") == []
+    settings.API_CLIENT_KEYS = ["client-key", "shared-key"]
+
+    [message] = messages_of("ivs.W004")
+    assert not message.is_serious()
+    assert "shared-key" not in message.msg  # a secret is never printed

@@ -3,6 +3,7 @@ fast path, the ASGI app for /ws): every test fails if its finding comes back."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -596,3 +597,38 @@ def test_refusals_of_a_client_key_count_against_the_address(scoped, settings, ma
     # Per address: another viewer with the same embedded key is served.
     status, _, content = call("GET", "/api/stats", HTTP_X_API_KEY=CLIENT_KEY, remote="203.0.113.10")
     assert status == 200, content
+
+
+# --- /ws in production: another site's page cannot read the stats ----------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_another_sites_page_cannot_open_ws_in_production(settings, master_stage):
+    from channels.testing import WebsocketCommunicator
+
+    from ivsproject.asgi import application
+
+    settings.IS_PRODUCTION = True
+    settings.WS_ALLOWED_ORIGINS = []  # nothing listed: the probe's set-up
+    settings.ALLOWED_HOSTS = ["live.example.com"]
+
+    async def opens(origin: str | None) -> WebsocketCommunicator | None:
+        headers = [(b"host", b"live.example.com")] + ([(b"origin", origin.encode())] if origin else [])
+        communicator = WebsocketCommunicator(application, "/ws", headers=headers)
+        connected, _ = await communicator.connect()
+        if not connected:
+            with contextlib.suppress(Exception):
+                await communicator.disconnect(timeout=0.1)
+            return None
+        return communicator
+
+    assert await opens("https://attacker.example.net") is None
+    # The service's own pages (the admin's dashboard) and non-browser clients still read the stats.
+    for origin in ("https://live.example.com", None):
+        communicator = await opens(origin)
+        assert communicator is not None, origin
+        try:
+            await communicator.send_json_to({"action": "subscribe", "channel": "stats"})
+            assert (await communicator.receive_json_from(timeout=3))["type"] == "stats_update"
+        finally:
+            await communicator.disconnect(timeout=2)

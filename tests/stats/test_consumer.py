@@ -174,19 +174,30 @@ async def test_origin_is_refused_in_production_when_not_allowed(settings, connec
     connected, _ = await refused.connect()
     assert not connected
 
-    no_origin = ws()
-    connected, _ = await no_origin.connect()
-    assert not connected
-
     allowed = await connect(headers=[(b"origin", b"https://OPS.example.com:443")])
     await allowed.send_json_to({"action": "ping"})
     assert await allowed.receive_json_from(timeout=3) == {"type": "pong"}
+    await connect()  # no Origin: not a browser, accepted
+
+
+async def test_origin_is_refused_in_production_without_a_list(settings, connect, ws):
+    settings.IS_PRODUCTION = True
+    settings.WS_ALLOWED_ORIGINS = []
+    settings.ALLOWED_HOSTS = ["live.example.com"]
+
+    refused = ws(headers=[(b"host", b"live.example.com"), (b"origin", b"https://anywhere.example.org")])
+    connected, _ = await refused.connect()
+    assert not connected
+
+    own = await connect(headers=[(b"host", b"live.example.com"), (b"origin", b"https://live.example.com")])
+    await own.send_json_to({"action": "ping"})
+    assert await own.receive_json_from(timeout=3) == {"type": "pong"}
 
 
 @pytest.mark.parametrize(
-    ("production", "allowed"), [(False, ["https://ops.example.com"]), (True, []), (True, ["*"])], ids=str
+    ("production", "allowed"), [(False, ["https://ops.example.com"]), (False, []), (True, ["*"])], ids=str
 )
-async def test_origin_is_open_in_development_or_without_a_list(settings, production, allowed, connect):
+async def test_origin_is_open_in_development_or_with_a_star(settings, production, allowed, connect):
     settings.IS_PRODUCTION = production
     settings.WS_ALLOWED_ORIGINS = allowed
     await connect(headers=[(b"origin", b"https://anywhere.example.org")])  # accepted
