@@ -18,14 +18,14 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bench.env import bench_env
 
 
 def _setup(database_url: str, redis_url: str) -> None:
-    os.environ.update(
-        DATABASE_URL=database_url, REDIS_URL=redis_url, DJANGO_SETTINGS_MODULE="ivsproject.settings", LOG_LEVEL="WARNING"
-    )
+    os.environ.update(DATABASE_URL=database_url, REDIS_URL=redis_url, LOG_LEVEL="WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ivsproject.settings")
     import django
 
     django.setup()
@@ -34,7 +34,7 @@ def _setup(database_url: str, redis_url: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def _seed(sessions: int) -> tuple[object, datetime]:
+def _seed(sessions: int) -> tuple[Any, datetime]:
     from reports.models import Broadcast
     from stages.services import stage_ensure_master
     from viewers.models import ViewerSession
@@ -89,6 +89,44 @@ def _time(fn, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
     return samples
 
 
+def _measure(count: int, repeat: int) -> str | None:
+    """One audience size: the row of the table, or None when a result disagrees with the baseline."""
+    from reports import selectors
+    from reports.models import Broadcast
+    from viewers.models import ViewerSession
+
+    ViewerSession.objects.all().delete()
+    Broadcast.objects.all().delete()
+    broadcast, at = _seed(count)
+    expected = _python_baseline(broadcast, at)
+    live = Broadcast.objects.get(pk=broadcast.pk)
+
+    def aggregate() -> dict:
+        live.final_unique_viewers = live.final_watch_seconds = None  # never kept: recomputed each time
+        return selectors.summary(live, at - timedelta(hours=10))  # before the end: still changeable
+
+    got = selectors.summary(Broadcast.objects.get(pk=broadcast.pk), at)
+    if (got["uniqueViewers"], got["totalWatchSeconds"]) != expected:
+        print(f"MISMATCH at {count}: {got} against the baseline's {expected}", file=sys.stderr)
+        return None
+    agg: list[float] = []
+    base: list[float] = []
+    for _ in range(repeat):  # interleaved, so both see the same spells of a shared machine
+        agg += _time(aggregate, 1)
+        base += _time(lambda: _python_baseline(broadcast, at), 1)
+    # After the show the cleanup closes the sessions still open; then the figures are final and the
+    # first read keeps them on the row.
+    ViewerSession.objects.filter(left_at__isnull=True).update(left_at=at, last_heartbeat=at)
+    selectors.summary(Broadcast.objects.get(pk=broadcast.pk), at)
+    kept_row = Broadcast.objects.get(pk=broadcast.pk)
+    if kept_row.final_unique_viewers is None:
+        print("MISMATCH: a finished broadcast's figures were not kept", file=sys.stderr)
+        return None
+    kept = _time(lambda: selectors.summary(kept_row, at), repeat)
+    a, b = statistics.median(agg), statistics.median(base)
+    return f"{count:>9,}  {a:>12.1f}  {b:>18.1f}  {b / a:>5.1f}x  {statistics.median(kept):>8.2f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, nargs="+", default=[10_000, 100_000])
@@ -98,41 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         for note in env.notes:
             print(f"note: {note}")
         _setup(env.database_url, env.redis_url)
-        from reports import selectors
-        from reports.models import Broadcast
-        from viewers.models import ViewerSession
-
         print(f"{'sessions':>9}  {'aggregate ms':>12}  {'python baseline ms':>18}  {'ratio':>6}  {'kept ms':>8}")
         for count in args.sessions:
-            ViewerSession.objects.all().delete()
-            Broadcast.objects.all().delete()
-            broadcast, at = _seed(count)
-            expected = _python_baseline(broadcast, at)
-            live = Broadcast.objects.get(pk=broadcast.pk)
-
-            def aggregate() -> dict:
-                live.final_unique_viewers = live.final_watch_seconds = None  # never kept: recomputed each time
-                return selectors.summary(live, at - timedelta(hours=10))  # before the end: still changeable
-
-            got = selectors.summary(Broadcast.objects.get(pk=broadcast.pk), at)
-            if (got["uniqueViewers"], got["totalWatchSeconds"]) != expected:
-                print(f"MISMATCH at {count}: {got} against the baseline's {expected}", file=sys.stderr)
+            row = _measure(count, args.repeat)
+            if row is None:
                 return 1
-            agg, base = [], []
-            for _ in range(args.repeat):  # interleaved, so both see the same spells of a shared machine
-                agg += _time(aggregate, 1)
-                base += _time(lambda: _python_baseline(broadcast, at), 1)
-            # After the show the cleanup closes the sessions still open; then the figures are final
-            # and the first read keeps them on the row.
-            ViewerSession.objects.filter(left_at__isnull=True).update(left_at=at, last_heartbeat=at)
-            selectors.summary(Broadcast.objects.get(pk=broadcast.pk), at)
-            kept_row = Broadcast.objects.get(pk=broadcast.pk)
-            if kept_row.final_unique_viewers is None:
-                print("MISMATCH: a finished broadcast's figures were not kept", file=sys.stderr)
-                return 1
-            kept = _time(lambda: selectors.summary(kept_row, at), args.repeat)
-            a, b = statistics.median(agg), statistics.median(base)
-            print(f"{count:>9,}  {a:>12.1f}  {b:>18.1f}  {b / a:>5.1f}x  {statistics.median(kept):>8.2f}")
+            print(row)
     return 0
 
 
