@@ -15,6 +15,7 @@ on one port (it routes /ws to daphne). Ctrl-C stops every process.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -108,7 +109,9 @@ def main() -> int:
         return exc.returncode or 1
     host = env["HOST"] if env["HOST"] not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
     workers = env.get("WEB_CONCURRENCY") or os.cpu_count()
-    key = env["API_SECRET_KEY"].split(",")[0]
+    # Where the key is, never the key (nor a store's password): terminals are shared and recorded.
+    key_from = "the environment" if os.environ.get("API_SECRET_KEY") else SECRETS_FILE.relative_to(ROOT)
+    shown = {name: re.sub(r"(//[^/:@]*):[^/]*@", r"\1:***@", env[name]) for name in ("DATABASE_URL", "REDIS_URL")}
     print(
         "\n".join(
             [
@@ -116,9 +119,9 @@ def main() -> int:
                 "  IVS real-time control API — production topology (Procfile)",
                 f"  API        http://{host}:{env['WEB_PORT']}   (granian, {workers} workers)",
                 f"  WebSocket  ws://{host}:{env['WS_PORT']}/ws and :{env['WS2_PORT']}/ws   (daphne x2)",
-                f"  API key    x-api-key: {key}   (secrets: {SECRETS_FILE.relative_to(ROOT)})",
-                f"  Database   {env['DATABASE_URL']}",
-                f"  Redis      {env['REDIS_URL']}",
+                f"  API key    x-api-key: API_SECRET_KEY in {key_from} (not printed)",
+                f"  Database   {shown['DATABASE_URL']}",
+                f"  Redis      {shown['REDIS_URL']}",
                 "  One port for both: nginx with deploy/nginx.conf. Ctrl-C stops everything.",
                 "",
             ]

@@ -8,10 +8,12 @@ master stage exists, prints where everything is, then runs Procfile.dev with hon
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from ivsproject.devtools.embedded_redis import EmbeddedRedis, free_port, port_is_free
 
@@ -23,23 +25,42 @@ def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True)
 
 
+def key_line(env: dict[str, str]) -> str:
+    """Where the API key is, never a configured key itself: terminals are shared, scrolled back,
+    recorded and pasted into tickets. Only the public development default is shown as it is."""
+    if env.get("API_SECRET_KEY", "").strip():
+        return "x-api-key: API_SECRET_KEY, as set in the environment (not printed)"
+    dotenv = ROOT / ".env"
+    if dotenv.is_file() and re.search(r"^\s*(export\s+)?API_SECRET_KEY\s*=\s*\S", dotenv.read_text(), re.MULTILINE):
+        return "x-api-key: API_SECRET_KEY in .env (not printed)"
+    return "x-api-key: dev-api-key   (development default; set API_SECRET_KEY)"
+
+
+def without_password(url: str) -> str:
+    """A store's URL as it can be shown: its password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 def banner(env: dict[str, str], embedded: bool) -> str:
     host = env["HOST"] if env["HOST"] not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
     base = f"http://{host}:{env['WEB_PORT']}"
-    key = env.get("API_SECRET_KEY", "").split(",")[0].strip()
-    key_line = f"x-api-key: {key}" if key else "x-api-key: dev-api-key   (development default; set API_SECRET_KEY)"
-    redis_line = f"{env['REDIS_URL']} ({'embedded' if embedded else 'external'})"
+    redis_line = f"{without_password(env['REDIS_URL'])} ({'embedded' if embedded else 'external'})"
     return "\n".join(
         [
             "",
             "  IVS real-time control API — development stack",
             f"  API        {base}   (health: {base}/health)",
-            f"  API key    {key_line}",
+            f"  API key    {key_line(env)}",
             f"  Docs       {base}/api/docs/",
             f"  Admin      {base}/admin/   (create a user: .venv/bin/python manage.py createsuperuser)",
             f"  WebSocket  ws://{base.removeprefix('http://')}/ws",
             f"  Redis      {redis_line}",
-            f"  Database   {env.get('DATABASE_URL') or 'sqlite (var/db.sqlite3)'}",
+            f"  Database   {without_password(env.get('DATABASE_URL') or '') or 'sqlite (var/db.sqlite3)'}",
             "  Ctrl-C stops everything.",
             "",
         ]
