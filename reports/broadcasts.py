@@ -47,7 +47,7 @@ def went_live(room_id: str, *, at: datetime | None = None) -> Broadcast:
                 live.last_live_at = at
             return live
         recent = (
-            Broadcast.objects.filter(room_id=room_id, ended_at__isnull=False, ended_at__gte=at - _merge_window())
+            Broadcast.objects.filter(room_id=room_id, ended_at__isnull=False, ended_at__gt=at - _merge_window())
             .order_by("-ended_at")
             .first()
         )

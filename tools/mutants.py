@@ -55,6 +55,7 @@ CLEANUP = [
 AUTOSCALER = ["tests/boundaries/test_autoscaler_thresholds.py", "tests/autoscaling/test_autoscaler.py"]
 ENVELOPE = ["tests/boundaries/test_timestamps.py", "tests/api/test_envelope.py", "tests/api/test_authentication.py"]
 DURATION = ["tests/boundaries/test_duration_format.py", "tests/viewers/test_viewer_api.py"]
+REPORTS = ["tests/reports/test_broadcast_reports.py", "tests/reports/test_reports_operators.py"]
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,56 @@ MUTANTS = [
         "divmod(rest, 60)",
         "divmod(rest, 59)",
         DURATION,
+    ),
+    # --- Broadcast reports ----------------------------------------------------------------------
+    Mutant(
+        "reports-blip-never-merged",
+        "reports/broadcasts.py",
+        "ended_at__gt=at - _merge_window()",
+        "ended_at__gt=at",
+        REPORTS,
+    ),
+    Mutant(
+        "reports-merge-window-inclusive",
+        "reports/broadcasts.py",
+        "ended_at__gt=at - _merge_window()",
+        "ended_at__gte=at - _merge_window()",
+        REPORTS,
+    ),
+    Mutant(
+        "reports-watch-before-the-show-counted",
+        "reports/selectors.py",
+        'Greatest(F("joined_at"), start_v)',
+        'F("joined_at")',
+        REPORTS,
+    ),
+    Mutant(
+        "reports-watch-after-the-show-counted",
+        "reports/selectors.py",
+        "Least(left, end_v, output_field=DateTimeField())",
+        "left",
+        REPORTS,
+    ),
+    Mutant(
+        "reports-peak-only-first-count",
+        "reports/broadcasts.py",
+        "if peak_at is not None and viewers <= peak:",
+        "if peak_at is not None:",
+        REPORTS,
+    ),
+    Mutant(
+        "reports-purge-open-sessions",
+        "reports/retention.py",
+        "ViewerSession.objects.filter(left_at__isnull=False, left_at__lt=before)",
+        "ViewerSession.objects.filter(joined_at__lt=before)",
+        REPORTS,
+    ),
+    Mutant(
+        "reports-lost-offline-ends-now",
+        "reports/broadcasts.py",
+        "went_offline(stale.room_id, at=min(stale.last_live_at, at))",
+        "went_offline(stale.room_id, at=at)",
+        REPORTS,
     ),
 ]
 

@@ -127,19 +127,21 @@ def test_a_blip_shorter_than_the_merge_window_is_the_same_broadcast(api, host, c
     assert merged["durationSeconds"] == 600 + 119 + 600
 
 
-def test_back_after_the_merge_window_is_a_new_broadcast(api, host, clock, settings):
+@pytest.mark.parametrize("off_for", [120, 121])
+def test_back_after_the_merge_window_is_a_new_broadcast(api, host, clock, settings, off_for):
+    """Off for less than the window continues the show; off for the whole window (or more) does not."""
     settings.BROADCAST_MERGE_SECONDS = 120
     host(True)
     clock.advance(60)
     host(False)
-    clock.advance(121)
+    clock.advance(off_for)
     host(True)
 
     newest, older = broadcasts(api)["broadcasts"]
     assert newest["endedAt"] is None and older["endedAt"] is not None
     assert newest["broadcastId"] != older["broadcastId"]
     assert older["durationSeconds"] == 60
-    assert epoch(newest["startedAt"]) - epoch(older["endedAt"]) == 121
+    assert epoch(newest["startedAt"]) - epoch(older["endedAt"]) == off_for
 
 
 def test_samples_make_the_series_one_point_per_sample_oldest_first(api, host, clock, settings):
