@@ -98,16 +98,30 @@ def test_view_only_staff_cannot_run_the_stage_delete_or_sync_actions(client, ext
 
 
 def test_view_only_staff_cannot_disconnect_viewers(client, api, master_stage):
+    from stages import presence
+    from stages.ivs import emulator
     from viewers.models import ViewerSession
 
-    api.post("/api/token/viewer", {"userId": "watched"})
+    token = api.post("/api/token/viewer", {"userId": "watched"}).json()["data"]["token"]
+    participant = emulator.participant_join(stage_arn=master_stage.arn, token=token)
     session = ViewerSession.objects.get(user_id="watched")
     client.force_login(user_with("view_viewersession"))
 
-    client.post("/admin/viewers/viewersession/", {"action": "disconnect", "_selected_action": [session.pk]})
+    response = client.post(
+        "/admin/viewers/viewersession/", {"action": "disconnect", "_selected_action": [session.pk]}, follow=True
+    )
 
+    # The changelist again, as it is shown to this user: no action offered, none run, no message.
+    assert (response.status_code, response.redirect_chain) == (200, [])
+    page = response.content.decode()
+    assert "watched" in page and 'value="disconnect"' not in page
+    assert [str(message) for message in response.context["messages"]] == []
+    # Nothing happened: the session is open, the seat kept, the participant still in the stage.
     session.refresh_from_db()
-    assert session.left_at is None
+    assert (session.left_at, session.leave_reason) == (None, "")
+    assert presence.get_entry(stage_id=master_stage.stage_id, user_id="watched") is not None
+    states = {p["participantId"]: p["state"] for p in emulator.describe_participants(master_stage.arn)}
+    assert states[participant] == "CONNECTED"
 
 
 def test_staff_with_change_permission_can_run_the_delete_action(client, extra_stage):
