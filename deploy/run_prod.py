@@ -1,15 +1,18 @@
 """`make run-prod`: the production topology (Procfile) on this machine's PostgreSQL and Redis.
 
-    web     granian (WSGI), one worker per core          HTTP API on PORT (default 8000)
-    ws, ws2 daphne, one per core                         /ws on WS_PORT, WS2_PORT (8001, 8002)
+    nginx   deploy/nginx.conf, the only public port      HTTP and /ws on PORT (default 8000)
+    web     granian (WSGI), one worker per core          internal, WEB_PORT (default 8100)
+    ws, ws2 daphne, one per core, WebSockets only        internal, WS_PORT, WS2_PORT (8101, 8102)
     worker  celery worker                                autoscale, cleanup, stats pushes
     beat    celery beat (exactly one)
 
 Defaults: DATABASE_URL=postgres://postgres@127.0.0.1:5432/ivs_bench (created when missing),
 REDIS_URL=redis://127.0.0.1:6379/2, ENVIRONMENT=production, IVS_BACKEND=emulator. Secrets
 (DJANGO_SECRET_KEY, API_SECRET_KEY, INTERNAL_SECRET) are generated once into var/run-prod.env and
-reused; anything already set in the environment wins. Put deploy/nginx.conf in front to serve both
-on one port (it routes /ws to daphne). Ctrl-C stops every process.
+reused; anything already set in the environment wins. nginx runs from deploy/nginx.conf as production
+runs it (rendered into var/nginx/ by deploy/nginx_conf.py, TRUSTED_PROXY_COUNT=1); when it is
+missing and this runs as root with apt-get, the Debian package is installed. Ctrl-C stops every
+process.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +28,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: `deploy` is importable from the project root
+
+from deploy import nginx_conf  # noqa: E402
+
 VAR = ROOT / "var"
 SECRETS_FILE = VAR / "run-prod.env"
 
@@ -35,6 +43,8 @@ DEFAULTS = {
     "HOST": "127.0.0.1",
     # Plain HTTP on this machine: the admin's cookies must not demand HTTPS here.
     "SECURE_COOKIES": "false",
+    # nginx in front, as in production: the client address is the one it appends.
+    "TRUSTED_PROXY_COUNT": "1",
 }
 
 
@@ -79,6 +89,38 @@ def ensure_database(url: str) -> None:
         raise SystemExit(f"run-prod: PostgreSQL is not reachable at {admin}: {exc}") from exc
 
 
+def ensure_nginx() -> str:
+    """The nginx binary; installed from Debian's package when missing and this runs as root."""
+    found = nginx_conf.nginx_binary()
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("run-prod: installing nginx (Debian package)", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-qq", "nginx"]
+        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
+            subprocess.run(install, env=env, capture_output=True)
+        found = nginx_conf.nginx_binary()
+    if found is None:
+        raise SystemExit("run-prod: nginx is not installed (Debian: apt-get install nginx)")
+    return found
+
+
+def start_nginx(env: dict[str, str]) -> subprocess.Popen:
+    binary = ensure_nginx()
+    prefix = VAR / "nginx"
+    internal = env["HOST"] if env["HOST"] not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+    config = nginx_conf.write(
+        f"{env['HOST']}:{env['PORT']}",
+        {
+            "ivs_http": [f"{internal}:{env['WEB_PORT']}"],
+            "ivs_ws": [f"{internal}:{env['WS_PORT']}", f"{internal}:{env['WS2_PORT']}"],
+        },
+        prefix,
+    )
+    subprocess.run([binary, "-t", "-q", "-p", str(prefix), "-c", str(config)], check=True)
+    return subprocess.Popen([binary, "-p", str(prefix), "-c", str(config)])
+
+
 def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True)
 
@@ -87,9 +129,10 @@ def main() -> int:
     env = dict(os.environ)
     for name, value in {**DEFAULTS, **load_secrets()}.items():
         env.setdefault(name, value)
-    env.setdefault("WEB_PORT", env.get("PORT", "8000"))
-    env.setdefault("WS_PORT", "8001")
-    env.setdefault("WS2_PORT", "8002")
+    env.setdefault("PORT", "8000")
+    env.setdefault("WEB_PORT", "8100")
+    env.setdefault("WS_PORT", "8101")
+    env.setdefault("WS2_PORT", "8102")
     env.setdefault("PYTHONUNBUFFERED", "1")
     # Several web workers: prometheus-client aggregates them through files (ivsproject/api/metrics.py).
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR / "prometheus"))
@@ -107,6 +150,11 @@ def main() -> int:
     except subprocess.CalledProcessError as exc:
         print(f"run-prod: setup step failed: {' '.join(map(str, exc.cmd))}", file=sys.stderr)
         return exc.returncode or 1
+    try:
+        nginx = start_nginx(env)
+    except (SystemExit, subprocess.CalledProcessError) as exc:
+        print(f"run-prod: nginx: {exc}", file=sys.stderr)
+        return 1
     host = env["HOST"] if env["HOST"] not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
     workers = env.get("WEB_CONCURRENCY") or os.cpu_count()
     # Where the key is, never the key (nor a store's password): terminals are shared and recorded.
@@ -117,12 +165,12 @@ def main() -> int:
             [
                 "",
                 "  IVS real-time control API — production topology (Procfile)",
-                f"  API        http://{host}:{env['WEB_PORT']}   (granian, {workers} workers)",
-                f"  WebSocket  ws://{host}:{env['WS_PORT']}/ws and :{env['WS2_PORT']}/ws   (daphne x2)",
+                f"  API        http://{host}:{env['PORT']}   (nginx -> granian :{env['WEB_PORT']}, {workers} workers)",
+                f"  WebSocket  ws://{host}:{env['PORT']}/ws   (nginx -> daphne :{env['WS_PORT']}, :{env['WS2_PORT']})",
                 f"  API key    x-api-key: API_SECRET_KEY in {key_from} (not printed)",
                 f"  Database   {shown['DATABASE_URL']}",
                 f"  Redis      {shown['REDIS_URL']}",
-                "  One port for both: nginx with deploy/nginx.conf. Ctrl-C stops everything.",
+                "  nginx: var/nginx/nginx.conf, from deploy/nginx.conf. Ctrl-C stops everything.",
                 "",
             ]
         ),
@@ -135,6 +183,12 @@ def main() -> int:
     except KeyboardInterrupt:
         honcho.send_signal(signal.SIGINT)
         return honcho.wait()
+    finally:
+        nginx.send_signal(signal.SIGQUIT)  # graceful: finish what is in flight
+        try:
+            nginx.wait(10)
+        except subprocess.TimeoutExpired:
+            nginx.kill()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,20 @@
-"""ASGI entry point: HTTP (Django) and the `/ws` WebSocket (Channels) on one server (daphne).
+"""ASGI entry points (daphne): `websocket_application` for production, `application` for development.
 
-Three wrappers around the applications (tests/hardening): `BodyLimit` refuses oversized request
-bodies before Django reads them, `WebSocketOrigins` checks a WebSocket handshake's Origin
-(Channels' OriginValidator), and `GracefulShutdown` makes SIGTERM under daphne drain instead of cut
-off (in-flight requests finish, WebSockets get a close frame).
+- `websocket_application` (the Procfile's `ws` processes): the `/ws` WebSocket only. Every HTTP
+  request answers 404 in the API envelope without touching Django: production HTTP is served by
+  granian behind nginx (docs/operations.md "Production front"), so a daphne port reached directly
+  offers no second door to the API, the admin or their rate limits and lockouts. In production
+  (`ENVIRONMENT=production`) `application` is this one too, whatever name a process is given.
+- `application` in development (`make run`, `runserver`, the tests' daphne): HTTP (Django) and
+  `/ws` on one port.
+
+Four wrappers around the applications (tests/hardening): `BodyLimit` refuses oversized request
+bodies before Django reads them, `ForwardedClient` puts the client address in the scope by the
+rule of every process (`TRUSTED_PROXY_COUNT`, ivsproject.api.throttling.client_address) — daphne
+runs without `--proxy-headers`, which would trust the first `X-Forwarded-For` entry whatever the
+proxy count says — `WebSocketOrigins` checks a WebSocket handshake's Origin (Channels'
+OriginValidator), and `GracefulShutdown` makes SIGTERM under daphne drain instead of cut off
+(in-flight requests finish, WebSockets get a close frame).
 """
 
 import asyncio
@@ -23,14 +34,15 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.http import HttpRequest  # noqa: E402
+from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.http.request import split_domain_port, validate_host  # noqa: E402
 from django.utils import translation  # noqa: E402
 from django.utils.translation import gettext_lazy as _  # noqa: E402
 
 from ivsproject.api.checks import run_startup_checks  # noqa: E402
-from ivsproject.api.exceptions import ValidationFailed, error_json_response  # noqa: E402
+from ivsproject.api.exceptions import NotFound, ValidationFailed, error_json_response  # noqa: E402
 from ivsproject.api.middleware import is_api_path  # noqa: E402
+from ivsproject.api.throttling import client_address  # noqa: E402
 from stats.routing import websocket_urlpatterns  # noqa: E402
 
 run_startup_checks()
@@ -46,6 +58,53 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
+
+
+def _joined_header(scope: dict[str, Any], name: bytes) -> str:
+    """Every value of a repeated header joined with "," (what a WSGI environ holds)."""
+    return ",".join(bytes(value).decode("latin-1") for key, value in scope.get("headers") or [] if key == name)
+
+
+def _translated(scope: dict[str, Any], make: Any) -> Any:
+    """`make()` in the language the request's Accept-Language asks for (as LocaleMiddleware picks it)."""
+    request = HttpRequest()
+    request.META["HTTP_ACCEPT_LANGUAGE"] = _header(scope, b"accept-language") or ""
+    with translation.override(translation.get_language_from_request(request)):
+        return make()
+
+
+def _response_headers(response: Any) -> list[tuple[bytes, bytes]]:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.items()]
+    length = str(len(response.content)).encode()
+    return [*headers, (b"content-length", length), (b"x-request-id", uuid.uuid4().hex.encode())]
+
+
+class ForwardedClient:
+    """Put the client address in the scope by the rule of every process.
+
+    `scope["client"]` becomes `client_address(peer, X-Forwarded-For)`: the peer itself unless
+    TRUSTED_PROXY_COUNT proxies are trusted, then the address the outermost trusted proxy saw.
+    daphne's own `--proxy-headers` takes the *leftmost* `X-Forwarded-For` entry, which any client
+    writes itself (nginx appends to what it received), so it is not used.
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        peer, port = [*(scope.get("client") or []), "", 0][:2]
+        address = client_address(str(peer or ""), _joined_header(scope, b"x-forwarded-for"))
+        # A forwarded address comes without the client's port; the peer's would be the proxy's.
+        scope = {**scope, "client": [address, port if address == peer else 0]}
+        await self.app(scope, receive, send)
+
+
+async def http_not_found(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The whole HTTP side of `websocket_application`: 404 NOT_FOUND in the envelope, body unread."""
+    response = _translated(scope, lambda: error_json_response(NotFound()))
+    headers = [*_response_headers(response), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.content, "more_body": False})
 
 
 class BodyLimit:
@@ -110,18 +169,15 @@ class BodyLimit:
     async def _refuse(self, scope: dict[str, Any], send: Any, length: int) -> None:
         limit = int(settings.API_MAX_BODY_BYTES)
         if is_api_path(scope.get("path", "")):
-            request = HttpRequest()
-            request.META["HTTP_ACCEPT_LANGUAGE"] = _header(scope, b"accept-language") or ""
-            with translation.override(translation.get_language_from_request(request)):
-                response = error_json_response(
+            response = _translated(
+                scope,
+                lambda: error_json_response(
                     ValidationFailed(_("請求內容過大"), details={"maxBodyBytes": limit, "contentLength": length})
-                )
-            status, content = response.status_code, response.content
-            headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.items()]
+                ),
+            )
         else:
-            status, content = 413, b"Request body too large\n"
-            headers = [(b"content-type", b"text/plain; charset=utf-8")]
-        headers += [(b"content-length", str(len(content)).encode()), (b"x-request-id", uuid.uuid4().hex.encode())]
+            response = HttpResponse(b"Request body too large\n", status=413, content_type="text/plain; charset=utf-8")
+        status, content, headers = response.status_code, response.content, _response_headers(response)
         # The unread body stays unread: the server closes the connection after this response.
         headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -195,10 +251,18 @@ def _same_host(origin: str, host: str | None) -> bool:
 
 
 class _LoggedOriginValidator(OriginValidator):
+    # One instance per handshake (WebSocketOrigins builds it per call): the scope is this one's.
+    scope: dict[str, Any] = {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        self.scope = scope
+        return await super().__call__(scope, receive, send)
+
     def valid_origin(self, parsed_origin: Any) -> bool:
         valid = bool(super().valid_origin(parsed_origin))
         if not valid:
-            logger.info("ws handshake refused for origin %r", parsed_origin and parsed_origin.geturl())
+            client = (self.scope.get("client") or ["unknown"])[0]
+            logger.info("ws handshake refused for origin %r from %s", parsed_origin and parsed_origin.geturl(), client)
         return valid
 
 
@@ -339,9 +403,13 @@ def _reactor() -> Any:
 shutdown = GracefulShutdown()
 shutdown.install()
 
-application = ProtocolTypeRouter(
-    {
-        "http": shutdown.http(BodyLimit(django_asgi_app)),
-        "websocket": shutdown.websocket(WebSocketOrigins(URLRouter(websocket_urlpatterns))),
-    }
+_websockets = shutdown.websocket(ForwardedClient(WebSocketOrigins(URLRouter(websocket_urlpatterns))))
+
+websocket_application = ProtocolTypeRouter({"http": http_not_found, "websocket": _websockets})
+
+application = (
+    websocket_application
+    if settings.IS_PRODUCTION
+    # Django applies the client-address rule to its own requests (ivsproject.api.throttling).
+    else ProtocolTypeRouter({"http": shutdown.http(BodyLimit(django_asgi_app)), "websocket": _websockets})
 )

@@ -7,6 +7,7 @@ django_application = get_wsgi_application()
 
 from ivsproject.api.checks import run_startup_checks  # noqa: E402
 from ivsproject.api.fastpath import FastPathApplication, FastRoute  # noqa: E402
+from ivsproject.api.slowbody import SlowBodyGuard  # noqa: E402
 from tokens.apis import viewer_token_fast  # noqa: E402
 from viewers.apis import heartbeat_fast  # noqa: E402
 
@@ -18,4 +19,6 @@ FAST_ROUTES = {
     ("POST", "/api/viewer/heartbeat"): FastRoute(heartbeat_fast),
     ("POST", "/api/token/viewer"): FastRoute(viewer_token_fast, database=True),
 }
-application = FastPathApplication(django_application, FAST_ROUTES)
+# Bodies that stop arriving hold at most two threads of a worker (ivsproject/api/slowbody.py):
+# granian has no body read timeout of its own.
+application = SlowBodyGuard(FastPathApplication(django_application, FAST_ROUTES))

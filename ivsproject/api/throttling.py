@@ -64,11 +64,18 @@ def client_ip(request: HttpRequest) -> str:
 
 def client_ip_of(meta: Mapping[str, Any]) -> str:
     """`client_ip` from a request's META (a WSGI environ)."""
-    remote = meta.get("REMOTE_ADDR", "") or "unknown"
+    return client_address(meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def client_address(peer: str, forwarded_for: str) -> str:
+    """The client address of a connection from `peer` carrying `X-Forwarded-For: forwarded_for`
+    (repeated headers joined with ","): the one rule of every process, WSGI requests and daphne's
+    WebSocket handshakes alike (ivsproject/asgi.py), so no server trusts a header another ignores."""
+    remote = peer or "unknown"
     hops = settings.TRUSTED_PROXY_COUNT
     if hops <= 0:
         return remote
-    forwarded = [p.strip() for p in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+    forwarded = [p.strip() for p in forwarded_for.split(",") if p.strip()]
     if len(forwarded) >= hops:
         return forwarded[-hops]
     return forwarded[0] if forwarded else remote

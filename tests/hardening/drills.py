@@ -2,24 +2,33 @@
 
 Each drill gets a scratch database (SQLite file, or a fresh PostgreSQL database when DATABASE_URL
 points at PostgreSQL), migrated, with a master stage; measured results are appended to
-`test-artifacts/hardening/drills.json` so the README's Reliability section can quote real numbers.
+`test-artifacts/hardening/drills.json` so docs/operations.md "Failure drills" can quote real numbers.
+
+The servers are the production ones, started from the Procfile's own lines: granian serving
+`ivsproject.wsgi:application` (the WSGI fast path on), daphne with `websocket_application`, and
+nginx from deploy/nginx.conf in front (`production_front`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
-from tests.processes import ROOT, manage, process_env, scratch_database
+from deploy import nginx_conf
+from tests.processes import ROOT, free_port, manage, process_env, scratch_database
 
 ARTIFACTS = ROOT / "test-artifacts" / "hardening"
 API_KEY = {"x-api-key": "test-key"}
@@ -113,3 +122,146 @@ def error_code(response: requests.Response) -> str | None:
         return str(response.json()["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+# --- the production servers ----------------------------------------------------------------------
+PROCFILE = ROOT / "Procfile"
+
+
+def procfile_command(name: str) -> str:
+    for line in PROCFILE.read_text().splitlines():
+        match = re.match(rf"^{re.escape(name)}:\s*(.+)$", line)
+        if match:
+            return match.group(1)
+    raise KeyError(f"no `{name}:` process in {PROCFILE}")
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+    _log: Any = field(repr=False, default=None)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self) -> None:
+        """Stop this server and whatever it started (its own process group), nothing else."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+
+
+def start(name: str, argv: list[str], env: dict[str, str], port: int, log_dir: Path, *, ready: str | None = "/health",
+          timeout: float = 60) -> Server:  # fmt: skip
+    """Start `argv` in its own session; wait until `ready` answers (anything below 500)."""
+    log_path = log_dir / f"{name}-{port}.log"
+    handle = log_path.open("wb")
+    process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(name, port, process, log_path, handle)
+    deadline = time.monotonic() + timeout
+    while ready is not None:
+        if process.poll() is not None:
+            server.stop()
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log()[-3000:]}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(server.url + ready, timeout=2).status_code < 500:
+                break
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"{name} did not answer on {server.url}{ready}:\n{server.log()[-3000:]}")
+        time.sleep(0.1)
+    return server
+
+
+def start_procfile(name: str, env: dict[str, str], log_dir: Path, **extra: str) -> Server:
+    """The Procfile's `name` line (through `sh -c`, as a process manager runs it) on a free port."""
+    port = free_port()
+    ports = {"web": "WEB_PORT", "ws": "WS_PORT", "ws2": "WS2_PORT"}
+    path = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])  # granian, daphne
+    server_env = {**env, "PATH": path, "HOST": "127.0.0.1", ports[name]: str(port), **extra}
+    return start(name, ["sh", "-c", procfile_command(name)], server_env, port, log_dir)
+
+
+@contextlib.contextmanager
+def granian(env: dict[str, str], log_dir: Path, *, workers: int = 1, threads: int = 8) -> Iterator[Server]:
+    """The Procfile's `web`: granian serving ivsproject.wsgi:application, fast path and all."""
+    server = start_procfile("web", env, log_dir, WEB_CONCURRENCY=str(workers), WEB_THREADS=str(threads))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def production_env(env: dict[str, str], **extra: str) -> dict[str, str]:
+    """`env` as production runs: ENVIRONMENT=production behind one trusted proxy (nginx)."""
+    return {
+        **env,
+        "ENVIRONMENT": "production",
+        "DJANGO_SECRET_KEY": "drill-" + "s" * 50,
+        "SECURE_COOKIES": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "TRUSTED_PROXY_COUNT": "1",
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+@dataclass
+class Front:
+    url: str  # nginx: the one public port
+    web: Server
+    ws: list[Server]
+    nginx: Server
+
+    @property
+    def port(self) -> int:
+        return self.nginx.port
+
+
+def nginx_or_skip() -> str:
+    binary = nginx_conf.nginx_binary()
+    if binary is None:
+        pytest.skip("nginx is not installed (Debian package nginx; .ci/run installs it)")
+    return binary
+
+
+@contextlib.contextmanager
+def production_front(env: dict[str, str], log_dir: Path, *, workers: int = 2, ws_processes: int = 1) -> Iterator[Front]:
+    """granian and daphne from the Procfile, nginx from deploy/nginx.conf in front of both."""
+    binary = nginx_or_skip()
+    started: list[Server] = []
+    try:
+        web = start_procfile("web", env, log_dir, WEB_CONCURRENCY=str(workers))
+        started.append(web)
+        ws = [start_procfile("ws", env, log_dir) for _ in range(ws_processes)]
+        started += ws
+        port = free_port()
+        prefix = log_dir / f"nginx-{port}"
+        config = nginx_conf.write(
+            f"127.0.0.1:{port}", {"ivs_http": [f"127.0.0.1:{web.port}"], "ivs_ws": [f"127.0.0.1:{s.port}" for s in ws]},
+            prefix,
+        )  # fmt: skip
+        nginx = start("nginx", [binary, "-p", str(prefix), "-c", str(config)], env, port, log_dir)
+        started.append(nginx)
+        yield Front(f"http://127.0.0.1:{port}", web, ws, nginx)
+    finally:
+        for server in reversed(started):
+            server.stop()

@@ -1,0 +1,269 @@
+"""The production front, replayed from outside against real processes: nginx from deploy/nginx.conf,
+granian and daphne from the Procfile's own lines, ENVIRONMENT=production, TRUSTED_PROXY_COUNT=1.
+
+- Slow clients: bodies that stop arriving wait in nginx (it buffers every body before granian sees
+  it), so 64 of them leave /health, heartbeats and viewer tokens answering within 1 s; straight at
+  granian they hold at most two threads per worker (ivsproject/api/slowbody.py) and the server
+  degrades instead of hanging.
+- daphne serves WebSockets only: HTTP there is a 404 envelope, and its client address follows
+  TRUSTED_PROXY_COUNT like every other process (a forged X-Forwarded-For is not believed).
+- Header names with "_" never pass nginx: granian would read `x_api_key` as `x-api-key` and
+  `X_Forwarded_For` as `X-Forwarded-For`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from ivsproject.devtools.embedded_redis import embedded_redis
+from tests.hardening.drills import (
+    API_KEY,
+    Front,
+    Server,
+    granian,
+    production_env,
+    production_front,
+    record,
+    scratch,
+    start_procfile,
+    timed,
+)
+from tests.hardening.helpers import envelope_error, http_request, raw_http
+from tests.processes import free_port
+
+pytestmark = pytest.mark.slow
+
+STALLED = 64
+DECLARED = 60_000  # under API_MAX_BODY_BYTES: a body the app would read
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory):
+    # Its own Redis: the suite's is flushed between tests, and this front outlives one test.
+    tmp = tmp_path_factory.mktemp("front")
+    with embedded_redis(free_port()) as redis_server, scratch(tmp, REDIS_URL=redis_server.url) as scratch_box:
+        yield scratch_box, tmp
+
+
+@pytest.fixture(scope="module")
+def front(box) -> Iterator[Front]:
+    scratch_box, tmp = box
+    with production_front(production_env(scratch_box.env), tmp) as running:
+        yield running
+
+
+def stalled_body(port: int, path: str, headers: list[tuple[str, str]]) -> socket.socket:
+    """A POST that declares DECLARED bytes, sends two, and then nothing: the socket stays open."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    head = http_request("POST", path, [*headers, ("Content-Length", str(DECLARED))])
+    sock.sendall(head.replace(b"Connection: close\r\n", b"") + b"ab")
+    return sock
+
+
+@contextlib.contextmanager
+def stalled_flood(port: int, count: int = STALLED) -> Iterator[list[socket.socket]]:
+    form = ("Content-Type", "application/x-www-form-urlencoded")
+    cookie = ("Cookie", "csrftoken=" + "a" * 32)  # so the admin's CSRF check reads the body
+    json_type = ("Content-Type", "application/json")
+    socks = []
+    try:
+        for n in range(count):
+            if n % 2:
+                socks.append(stalled_body(port, "/admin/login/", [form, cookie]))
+            else:
+                socks.append(stalled_body(port, "/api/token/viewer", [json_type, ("x-api-key", "test-key")]))
+        time.sleep(0.5)  # every one of them has reached whatever reads it
+        yield socks
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def hot_calls(base: str, arn: str) -> dict[str, requests.Response]:
+    def post(path: str, body: dict) -> requests.Response:
+        return requests.post(base + path, json=body, headers=API_KEY, timeout=5)
+
+    return {
+        "health": lambda: requests.get(base + "/health", timeout=5),
+        "heartbeat": lambda: post("/api/viewer/heartbeat", {"userId": "steady", "stageArn": arn}),
+        "viewer token": lambda: post("/api/token/viewer", {"userId": f"late-{time.monotonic_ns()}"}),
+    }
+
+
+def master_arn(base: str) -> str:
+    answer = requests.get(base + "/api/stage/master/info", headers=API_KEY, timeout=10)
+    return answer.json()["data"]["stage"]["arn"]
+
+
+def test_stalled_bodies_wait_in_nginx_while_the_api_answers_within_a_second(front):
+    arn = master_arn(front.url)
+    requests.post(front.url + "/api/token/viewer", json={"userId": "steady"}, headers=API_KEY, timeout=10)
+    latencies: dict[str, float] = {}
+    with stalled_flood(front.port):
+        # Several rounds, the stalled clients' bodies still pending all along.
+        for round_ in range(3):
+            for name, call in hot_calls(front.url, arn).items():
+                response, seconds = timed(call)
+                assert response.status_code == 200, (name, response.status_code, response.text[:300])
+                assert seconds < 1.0, (name, seconds)
+                latencies[f"{name} #{round_ + 1}"] = round(seconds, 3)
+            time.sleep(0.3)
+    record("stalled_bodies_through_nginx", stalled=STALLED, max_latency_seconds=max(latencies.values()),
+           latency_seconds=latencies)  # fmt: skip
+
+
+def test_stalled_bodies_straight_at_granian_hold_two_threads_per_worker_not_the_server(box):
+    """A granian port reached without nginx (a misconfigured exposure): degraded, never down."""
+    scratch_box, tmp = box
+    env = production_env(scratch_box.env, TRUSTED_PROXY_COUNT="0")
+    with granian(env, tmp, workers=2) as web:
+        arn = master_arn(web.url)
+        with stalled_flood(web.port):
+            # The flood's own requests are refused one slot wait (1 s) each, six threads per worker
+            # at a time; once they are, /health answers at once and a request with a body is
+            # refused within one slot wait, all while every stalled body is still pending.
+            started = time.perf_counter()
+            health_back = body_refused = None
+            body = {"userId": "steady", "stageArn": arn}
+            while time.perf_counter() - started < 30 and body_refused is None:
+                with contextlib.suppress(requests.RequestException):
+                    if health_back is None and requests.get(web.url + "/health", timeout=2).status_code == 200:
+                        health_back = time.perf_counter() - started
+                    beat, seconds = timed(
+                        lambda: requests.post(web.url + "/api/viewer/heartbeat", headers=API_KEY, json=body, timeout=5)
+                    )
+                    if seconds < 2.0:
+                        body_refused = time.perf_counter() - started
+            assert health_back is not None and body_refused is not None, "granian stayed down under stalled bodies"
+            assert beat.status_code == 503 and envelope_error(503, beat.content)["code"] == "SERVICE_UNAVAILABLE"
+            health, health_seconds = timed(lambda: requests.get(web.url + "/health", timeout=5))
+            assert health.status_code == 200 and health_seconds < 0.5, health_seconds
+        # The stalled clients gone, everything is served again.
+        after = requests.post(web.url + "/api/token/viewer", json={"userId": "after"}, headers=API_KEY, timeout=10)
+        assert after.status_code == 200, after.text
+    record("stalled_bodies_straight_at_granian", stalled=STALLED, health_back_after_seconds=round(health_back, 2),
+           steady_after_seconds=round(body_refused, 2), body_request_refused_in_seconds=round(seconds, 3),
+           health_seconds=round(health_seconds, 3))  # fmt: skip
+
+
+# --- daphne: WebSockets only, one client-address rule ---------------------------------------------
+def test_daphne_answers_http_with_a_404_envelope(front):
+    ws = front.ws[0]
+    asked = [
+        requests.get(ws.url + "/health", timeout=5),
+        requests.post(ws.url + "/api/token/viewer", json={"userId": "x"}, headers=API_KEY, timeout=5),
+        requests.post(ws.url + "/admin/login/", data={"username": "a", "password": "b"}, timeout=5),
+        requests.get(ws.url + "/ws", timeout=5),  # the WebSocket path, but plain HTTP
+        requests.get(front.url + "/ws", timeout=5),  # the same through nginx
+    ]
+    for answer in asked:
+        assert answer.status_code == 404, (answer.url, answer.status_code, answer.text[:200])
+        assert envelope_error(404, answer.content)["code"] == "NOT_FOUND"
+    english = requests.get(ws.url + "/health", headers={"Accept-Language": "en"}, timeout=5)
+    assert envelope_error(404, english.content)["message"] != envelope_error(404, asked[0].content)["message"]
+    # …while the WebSocket is served, through the one public port.
+    status, _headers = websocket_handshake(front.port, origin=None)
+    assert status == 101
+
+
+def websocket_handshake(port: int, *, origin: str | None, forwarded_for: str | None = None) -> tuple[int, str]:
+    key = base64.b64encode(os.urandom(16)).decode()
+    headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", key),
+               ("Sec-WebSocket-Version", "13")]  # fmt: skip
+    if origin:
+        headers.append(("Origin", origin))
+    if forwarded_for:
+        headers.append(("X-Forwarded-For", forwarded_for))
+    lines = ["GET /ws HTTP/1.1", "Host: 127.0.0.1"] + [f"{k}: {v}" for k, v in headers]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    text = head.decode("latin-1")
+    return int(text.split()[1]), text
+
+
+def refused_handshake_client(ws: Server, forged: str) -> str:
+    """Refuse one handshake (wrong Origin) carrying a forged X-Forwarded-For; the address daphne's
+    log names for it."""
+    status, _head = websocket_handshake(ws.port, origin="https://evil.example", forwarded_for=forged)
+    assert status == 403
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [line for line in ws.log().splitlines() if "ws handshake refused" in line]
+        if lines:
+            return lines[-1]
+        time.sleep(0.05)
+    raise AssertionError(ws.log()[-2000:])
+
+
+@pytest.mark.parametrize(("trusted", "seen"), [("0", "127.0.0.1"), ("1", "203.0.113.7")])
+def test_daphne_believes_x_forwarded_for_only_as_trusted_proxy_count_says(box, trusted, seen):
+    scratch_box, tmp = box
+    env = production_env(scratch_box.env, TRUSTED_PROXY_COUNT=trusted, WS_ALLOWED_ORIGINS="https://ok.example")
+    ws = start_procfile("ws", env, tmp)
+    try:
+        line = refused_handshake_client(ws, forged="203.0.113.7")
+    finally:
+        ws.stop()
+    assert f"from {seen}" in line, line
+    if trusted == "0":
+        assert "203.0.113.7" not in line, line
+
+
+# --- header names with underscores ----------------------------------------------------------------
+def stats_with(port: int, headers: list[tuple[str, str]]) -> int:
+    status, _h, _body = raw_http(port, http_request("GET", "/api/stats/viewers", headers))
+    return status
+
+
+def test_underscored_header_names_have_no_effect_through_nginx(box):
+    scratch_box, tmp = box
+    with production_front(production_env(scratch_box.env, RATE_LIMIT_PER_MINUTE="5"), tmp, workers=1) as front:
+        port = front.port
+        assert stats_with(port, [("x-api-key", "test-key")]) == 200
+        # The key under an underscored name is dropped by nginx: unauthenticated.
+        assert stats_with(port, [("x_api_key", "test-key")]) == 401
+        # An underscored X-Forwarded-For never reaches granian: every request counts against the
+        # one address nginx saw, so the limit (5 a minute) holds whatever the header says.
+        statuses = [
+            stats_with(port, [("x-api-key", "test-key"), ("X_Forwarded_For", f"192.0.2.{n}")]) for n in range(1, 8)
+        ]
+    # At most 5 in the minute (the two above counted too), then refused: one client throughout.
+    limited = statuses.index(429) if 429 in statuses else len(statuses)
+    assert limited <= 4 and statuses[limited:] == [429] * (len(statuses) - limited), statuses
+
+
+def test_granian_itself_would_read_underscored_names_as_dashed_ones(box):
+    """Why the front must drop them: straight at granian `x_api_key` authenticates and
+    `X_Forwarded_For` picks the rate-limit bucket."""
+    scratch_box, tmp = box
+    env = production_env(scratch_box.env, RATE_LIMIT_PER_MINUTE="5")
+    with granian(env, tmp) as web:
+        # (a bucket of its own: 127.0.0.1's was spent through nginx by the test above)
+        assert stats_with(web.port, [("x_api_key", "test-key"), ("X-Forwarded-For", "192.0.2.150")]) == 200
+        statuses = [
+            stats_with(web.port, [("x-api-key", "test-key"), ("X_Forwarded_For", f"192.0.2.{n}")])
+            for n in range(101, 108)
+        ]
+    assert statuses == [200] * 7, statuses
+
+
+def test_nginx_answers_many_concurrent_requests_on_one_port(front):
+    """Sanity for the drills above: the front serves HTTP and /ws side by side, concurrently."""
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _n: requests.get(front.url + "/health", timeout=5).status_code, range(32)))
+    assert answers == [200] * 32
