@@ -1,5 +1,8 @@
 """Operators' view of rooms and stages: live counts without N+1, guarded deletes, sync with IVS.
 
+Every text an operator reads is marked for translation: the admin follows the browser's language
+(locale/zh_Hant and locale/en), zh-Hant when none of ours matches.
+
 Every change goes through the services the API uses (`stages.rooms`, `stages.services`), so the
 admin can never skip a rule of the contract: caps, tags, the master and a room with viewers kept.
 """
@@ -12,10 +15,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -35,7 +39,7 @@ def parse_tag_lines(text: str) -> dict[str, str]:
             continue
         name, sep, value = line.partition("=")
         if not sep or not name.strip():
-            raise forms.ValidationError(f"expected KEY=VALUE, got {line!r}")
+            raise forms.ValidationError(_("格式應為 KEY=VALUE，收到 %(line)s") % {"line": repr(line)})
         tags[name.strip()] = value.strip()
     try:
         return TagsField().run_validation(tags)
@@ -72,9 +76,14 @@ class StageChangeList(ChangeList):
 
 
 class StageCreateForm(forms.Form):
-    name = forms.RegexField(regex=STAGE_NAME_RE, max_length=128, help_text="letters, digits, - and _")
+    name = forms.RegexField(regex=STAGE_NAME_RE, max_length=128, label=_("名稱"), help_text=_("英文字母、數字、- 與 _"))
     room = forms.ChoiceField(label=_("直播間"), required=False)
-    tags = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="one KEY=VALUE per line")
+    tags = forms.CharField(
+        required=False,
+        label=_("標籤"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("每行一組 KEY=VALUE"),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -104,13 +113,51 @@ class StageAdmin(admin.ModelAdmin):
     list_filter = (RoomFilter, "role", "status", "auto_scaled", "managed_by")
     search_fields = ("name", "arn")
     readonly_fields = [f.name for f in Stage._meta.fields]
-    actions = ["delete_stages", "sync_with_ivs"]
+    actions = ["delete_stages"]
     ordering = ("-created_at",)
+    # The changelist with a "Sync with IVS" button: the sync concerns the whole registry, so it is
+    # not an action, which would need a selected row it then ignores.
+    change_list_template = "admin/stages/stage/change_list.html"
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return StageChangeList
 
-    @admin.display(description="live viewers")
+    def get_urls(self) -> list[URLPattern]:
+        sync = path("sync/", self.admin_site.admin_view(self.sync_view), name="stages_stage_sync")
+        return [sync, *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra = {"can_sync": self.has_change_permission(request), **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
+    def sync_view(self, request: HttpRequest) -> HttpResponse:
+        """POST (with the CSRF token, as every admin form): reconcile the registry with IVS, then back
+        to the changelist with the result as a message."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        # The same permission as the other changes to stages: a read-only operator may not sync.
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        try:
+            report = services.stages_sync()
+        except ApiError as exc:
+            self.message_user(request, _("同步失敗：%(message)s") % {"message": exc.message}, messages.ERROR)
+        else:
+            text = _(
+                "已與 IVS 同步：採用 %(adopted)d 個，標記刪除 %(deleted)d 個，更新 %(updated)d 個，"
+                "未變更 %(unchanged)d 個。"
+            ) % {
+                "adopted": len(report.adopted),
+                "deleted": len(report.deleted),
+                "updated": len(report.updated),
+                "unchanged": report.unchanged,
+            }
+            self.message_user(request, text, messages.SUCCESS)
+            for error in report.errors:
+                self.message_user(request, error, messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:stages_stage_changelist"))
+
+    @admin.display(description=_("即時觀眾"))
     def live_viewers_display(self, stage: Stage) -> int | str:
         return getattr(stage, "live_viewers", "-")
 
@@ -130,7 +177,7 @@ class StageAdmin(admin.ModelAdmin):
     # `permissions`: without it Django offers an action to anyone who may *view* the changelist, so a
     # read-only operator could delete stages in IVS.
     @admin.action(
-        description="Delete selected stages (in IVS too; never the master or a stage with viewers)",
+        description=_("刪除所選 Stage（在 IVS 一併刪除；主 Stage 與仍有觀眾的 Stage 不會刪除）"),
         permissions=["change"],
     )
     def delete_stages(self, request: HttpRequest, queryset: Any) -> None:
@@ -138,24 +185,17 @@ class StageAdmin(admin.ModelAdmin):
             try:
                 services.stage_delete(arn=stage.arn)
             except ApiError as exc:
-                detail = f" ({exc.details['viewerCount']} viewers)" if "viewerCount" in exc.details else ""
-                self.message_user(request, f"{stage.name}: {exc.message}{detail}", messages.ERROR)
+                if "viewerCount" in exc.details:
+                    text = _("%(stage)s：%(message)s（%(count)s 位觀眾）") % {
+                        "stage": stage.name,
+                        "message": exc.message,
+                        "count": exc.details["viewerCount"],
+                    }
+                else:
+                    text = _("%(stage)s：%(message)s") % {"stage": stage.name, "message": exc.message}
+                self.message_user(request, text, messages.ERROR)
             else:
-                self.message_user(request, f"{stage.name}: deleted", messages.SUCCESS)
-
-    @admin.action(description="Sync with IVS (adopt our stages, mark vanished ones deleted)", permissions=["change"])
-    def sync_with_ivs(self, request: HttpRequest, queryset: Any) -> None:
-        try:
-            report = services.stages_sync()
-        except ApiError as exc:
-            self.message_user(request, f"sync failed: {exc.message}", messages.ERROR)
-            return
-        self.message_user(
-            request,
-            f"sync: adopted {len(report.adopted)}, marked deleted {len(report.deleted)}, "
-            f"updated {len(report.updated)}, unchanged {report.unchanged}",
-            messages.SUCCESS,
-        )
+                self.message_user(request, _("%(stage)s：已刪除") % {"stage": stage.name}, messages.SUCCESS)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
         """Creating a stage from the admin creates it in IVS, with the API's rules and cap."""
@@ -170,11 +210,12 @@ class StageAdmin(admin.ModelAdmin):
             except ApiError as exc:
                 form.add_error(None, f"{exc.code}: {exc.message}")
             else:
-                self.message_user(request, f"Created {stage.name} ({stage.arn}) in IVS.", messages.SUCCESS)
+                text = _("已在 IVS 建立 %(stage)s（%(arn)s）。") % {"stage": stage.name, "arn": stage.arn}
+                self.message_user(request, text, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:stages_stage_changelist"))
         context = {
             **self.admin_site.each_context(request),
-            "title": "Create stage",
+            "title": _("建立 Stage"),
             "form": form,
             "opts": self.model._meta,
             **(extra_context or {}),

@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class StagesConfig(AppConfig):
     name = "stages"
+    verbose_name = _("直播間與 Stage")
 
     def ready(self) -> None:
         from ivsproject.api.health import register_stage_configured_check

@@ -1,5 +1,7 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from stages.models import Stage
 
@@ -12,23 +14,25 @@ class ViewerSession(models.Model):
     """
 
     class LeaveReason(models.TextChoices):
-        LEFT = "left", "left"
-        TIMEOUT = "timeout", "heartbeat timeout"
-        STAGE_DELETED = "stage_deleted", "stage deleted"
-        DISCONNECTED = "disconnected", "disconnected by an operator"
-        MOVED = "moved", "moved to another stage"
+        LEFT = "left", _("自行離開")
+        TIMEOUT = "timeout", _("心跳逾時")
+        STAGE_DELETED = "stage_deleted", _("Stage 已刪除")
+        DISCONNECTED = "disconnected", _("被營運人員中斷連線")
+        MOVED = "moved", _("移至其他 Stage")
 
-    user_id = models.CharField(max_length=128)
-    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="viewer_sessions")
-    participant_id = models.CharField(max_length=64, blank=True, default="")
-    joined_at = models.DateTimeField()
-    last_heartbeat = models.DateTimeField()
-    left_at = models.DateTimeField(null=True, blank=True)
-    leave_reason = models.CharField(max_length=16, choices=LeaveReason.choices, blank=True, default="")
-    watched_seconds = models.FloatField(default=0)
+    user_id = models.CharField(_("userId"), max_length=128)
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="viewer_sessions", verbose_name=_("Stage"))
+    participant_id = models.CharField(_("participantId"), max_length=64, blank=True, default="")
+    joined_at = models.DateTimeField(_("加入時間"))
+    last_heartbeat = models.DateTimeField(_("最後心跳"))
+    left_at = models.DateTimeField(_("離開時間"), null=True, blank=True)
+    leave_reason = models.CharField(_("離開原因"), max_length=16, choices=LeaveReason.choices, blank=True, default="")
+    watched_seconds = models.FloatField(_("觀看秒數"), default=0)
 
     class Meta:
         ordering = ["-joined_at", "-id"]
+        verbose_name = _("觀看紀錄")
+        verbose_name_plural = pgettext_lazy("複數", "觀看紀錄")
         indexes = [
             models.Index(fields=["user_id", "stage"]),
             models.Index(fields=["stage", "left_at"]),

@@ -2,6 +2,8 @@
 
 import ast
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,9 @@ from tests.api.helpers import AUTH, assert_error
 pytestmark = [pytest.mark.urls("tests.api.urls"), pytest.mark.django_db]
 
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
-APP_DIRS = ["ivsproject", "stages", "tokens", "viewers", "stats"]
-GETTEXT_NAMES = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy", "pgettext", "pgettext_lazy"}
+APP_DIRS = ["ivsproject", "stages", "tokens", "viewers", "stats", "autoscaling", "reports"]
+GETTEXT_NAMES = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy"}
+CONTEXT_NAMES = {"pgettext", "pgettext_lazy"}  # (context, message)
 
 
 def test_default_language_is_zh_hant(client):
@@ -101,19 +104,22 @@ def translatable_literals():
     """Every string literal passed to a gettext function in the project's own code."""
     base = Path(django_settings.BASE_DIR)
     for app in APP_DIRS:
+        if not (base / app).is_dir():
+            continue
         for path in sorted((base / app).rglob("*.py")):
             if "migrations" in path.parts:
                 continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Name)
-                    and node.func.id in GETTEXT_NAMES
-                    and node.args
-                    and isinstance(node.args[0], ast.Constant)
-                    and isinstance(node.args[0].value, str)
-                ):
-                    yield f"{path.relative_to(base)}:{node.lineno}", node.args[0].value
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                    continue
+                if node.func.id in GETTEXT_NAMES:
+                    context, args = None, node.args
+                elif node.func.id in CONTEXT_NAMES and node.args and isinstance(node.args[0], ast.Constant):
+                    context, args = node.args[0].value, node.args[1:]
+                else:
+                    continue
+                if args and isinstance(args[0], ast.Constant) and isinstance(args[0].value, str):
+                    yield f"{path.relative_to(base)}:{node.lineno}", context, args[0].value
 
 
 def test_every_message_has_an_english_translation():
@@ -121,7 +127,10 @@ def test_every_message_has_an_english_translation():
     assert literals, "found no translatable strings at all"
     with translation.override("en"):
         untranslated = [
-            (where, text) for where, text in literals if translation.gettext(text) == text and not text.isascii()
+            (where, text)
+            for where, context, text in literals
+            if not text.isascii()
+            and (translation.pgettext(context, text) if context else translation.gettext(text)) == text
         ]
     assert not untranslated, (
         "Untranslated messages; run `.venv/bin/python manage.py makemessages -l en --ignore .venv --ignore var "
@@ -161,3 +170,59 @@ def test_watch_duration_formatted_is_the_same_in_every_language(api, master_stag
 
     assert answers == [formatted] * 3
     assert english.isascii() and not chinese.isascii()
+
+
+# Names that read the same in both languages (identifiers and product names).
+SAME_IN_BOTH = {"roomId", "userId", "participantId", "ARN", "Stage", "Home", "Django site admin"}
+
+
+def test_every_english_message_of_ours_has_a_zh_hant_translation():
+    """The admin follows the browser's language: the few English msgids of our code (the login
+    throttle's message) must read in zh-Hant too, or a zh-Hant operator sees English."""
+    literals = [(w, c, t) for w, c, t in translatable_literals() if t.isascii() and t not in SAME_IN_BOTH]
+    with translation.override("zh-hant"):
+        untranslated = [
+            (where, text)
+            for where, context, text in literals
+            if (translation.pgettext(context, text) if context else translation.gettext(text)) == text
+        ]
+    assert not untranslated, f"add zh-Hant translations in locale/zh_Hant/LC_MESSAGES/django.po: {untranslated}"
+
+
+def po_entries(path: Path):
+    """(flags, msgid, msgstrs) of every entry of a .po file but the header."""
+    for block in path.read_text(encoding="utf-8").split("\n\n"):
+        lines = [line for line in block.splitlines() if not line.startswith("#~")]
+        flags = " ".join(line for line in lines if line.startswith("#,"))
+        text, key, values = "", None, {}
+        for line in lines:
+            if line.startswith(("msgid ", "msgstr", "msgctxt ", "msgid_plural ")):
+                key, _space, rest = line.partition(" ")
+                values[key] = json.loads(rest)
+            elif line.startswith('"') and key:
+                values[key] += json.loads(line)
+        text = values.get("msgid", "")
+        if text:
+            yield flags, text, [v for k, v in values.items() if k.startswith("msgstr")]
+
+
+@pytest.mark.parametrize("language", ["en", "zh_Hant"])
+def test_each_catalog_is_complete_and_compiled(language, tmp_path):
+    """No fuzzy entry (gettext ignores them) and no empty translation where one is needed, and the
+    committed .mo is the .po compiled (a fresh clone runs without compilemessages)."""
+    po = Path(django_settings.BASE_DIR) / "locale" / language / "LC_MESSAGES" / "django.po"
+    entries = list(po_entries(po))
+    assert entries
+    fuzzy = [text for flags, text, _strs in entries if "fuzzy" in flags]
+    # English msgids may stay untranslated in the English catalog; everything else needs its text.
+    empty = [text for _f, text, strs in entries if not all(strs) and not (language == "en" and text.isascii())]
+    assert not fuzzy and not empty, (fuzzy, empty)
+
+    msgfmt = shutil.which("msgfmt")
+    if msgfmt is None:
+        pytest.skip("msgfmt (GNU gettext) is not installed")
+    fresh = tmp_path / "django.mo"
+    subprocess.run([msgfmt, "--check-format", "-o", str(fresh), str(po)], check=True)
+    assert po.with_suffix(".mo").read_bytes() == fresh.read_bytes(), (
+        f"locale/{language}/LC_MESSAGES/django.mo is older than its .po: run manage.py compilemessages --ignore .venv"
+    )

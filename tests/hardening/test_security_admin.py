@@ -176,7 +176,7 @@ def test_login_is_throttled_after_repeated_failures_even_for_the_right_password(
 
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
-    assert "Too many failed login attempts" in response.content.decode()
+    assert "登入失敗次數過多" in response.content.decode()  # the admin speaks zh-Hant by default
     assert "_auth_user_id" not in client.session
 
 

@@ -126,7 +126,7 @@ def test_create_refusals_are_messages_not_errors(staff_client, master_stage, set
     [
         ({"room_id": "Not-Valid"}, "room_id"),
         ({"room_id": "-lead"}, "room_id"),
-        ({"room_id": "ok", "tags": "novalue"}, "expected KEY=VALUE"),
+        ({"room_id": "ok", "tags": "novalue"}, "格式應為 KEY=VALUE"),
         ({"room_id": "ok", "tags": "aws:x=1"}, "aws:x"),
     ],
 )

@@ -51,17 +51,6 @@ def test_admin_delete_action_is_guarded_like_the_api(staff_client, master_stage)
     assert statuses == {"master-stage": "active", "busy": "active", "idle": "deleted"}
 
 
-def test_admin_sync_action(staff_client, master_stage):
-    from stages import ivs
-
-    orphan = ivs.create_stage(name="orphan", tags={"Environment": "development", "ManagedBy": "api-server"})
-    response = staff_client.post(
-        "/admin/stages/stage/", {"action": "sync_with_ivs", "_selected_action": [master_stage.pk]}, follow=True
-    )
-    assert "adopted 1" in response.content.decode()
-    assert Stage.objects.filter(arn=orphan.arn).exists()
-
-
 def test_admin_requires_staff(client, master_stage):
     response = client.get("/admin/stages/stage/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]

@@ -13,7 +13,7 @@ def test_sessions_list_filters_and_search(staff_client, api, master_stage):
         api.post("/api/token/viewer", {"userId": user})
     api.post("/api/viewer/leave", {"userId": "bob", "stageArn": master_stage.arn})
     page = staff_client.get("/admin/viewers/viewersession/").content.decode()
-    assert "alice" in page and "bob" in page and "(live)" in page
+    assert "alice" in page and "bob" in page and "（觀看中）" in page
     active = staff_client.get("/admin/viewers/viewersession/?state=active").content.decode()
     assert "alice" in active and "bob" not in active
     ended = staff_client.get("/admin/viewers/viewersession/?state=ended").content.decode()
@@ -32,7 +32,7 @@ def test_disconnect_action_drops_the_participant_and_closes_the_session(staff_cl
         {"action": "disconnect", "_selected_action": [session.pk]},
         follow=True,
     )
-    assert "Disconnected 1 viewer(s)." in response.content.decode()
+    assert "已中斷 1 位觀眾的連線。" in response.content.decode()
     session.refresh_from_db()
     assert session.leave_reason == "disconnected" and session.left_at is not None
     assert presence.get_entry(stage_id=master_stage.stage_id, user_id="carol") is None
