@@ -139,31 +139,49 @@ async def test_a_bad_subscribe_does_not_subscribe(master_stage, connect):
     assert await communicator.receive_nothing(timeout=0.5)
 
 
-async def test_a_flood_of_frames_is_closed_with_policy_violation(settings, connect):
+@pytest.fixture
+def frame_clock(monkeypatch):
+    """The frame budget's clock, pinned and advanced by hand."""
+    from stats import consumers
+
+    class Clock:
+        t = 1_000.0
+
+        def advance(self, seconds):
+            self.t += seconds
+
+    pinned = Clock()
+    monkeypatch.setattr(consumers, "clock", lambda: pinned.t)
+    return pinned
+
+
+async def test_a_flood_of_frames_is_closed_with_policy_violation(settings, connect, frame_clock):
     settings.WS_MAX_FRAMES_PER_SECOND = 20
     communicator = await connect()
-    for _ in range(100):
+    for _ in range(100):  # all within one instant
         await communicator.send_json_to({"action": "ping"})
 
-    close_code = None
+    pongs, close_code = 0, None
     for _ in range(100):
         output = await communicator.receive_output(timeout=3)
         if output["type"] == "websocket.close":
             close_code = output.get("code")
             break
+        pongs += 1
 
+    assert pongs == 40  # the burst (twice the rate), then the close
     assert close_code == 4008  # the policy violation, in the application range daphne accepts
     # Whatever was still in flight behind the close gets no answer and no second close.
     assert await communicator.receive_nothing(timeout=0.3)
 
 
-async def test_a_steady_client_is_not_mistaken_for_a_flood(settings, connect):
+async def test_a_steady_client_is_not_mistaken_for_a_flood(settings, connect, frame_clock):
     settings.WS_MAX_FRAMES_PER_SECOND = 20
     communicator = await connect()
-    for _ in range(30):  # 30 frames over ~1.5 s: within a 40-frame burst and 20/s refill
+    for _ in range(200):  # 10 s at exactly the sustained rate: five times the burst
+        frame_clock.advance(0.05)
         await communicator.send_json_to({"action": "ping"})
         assert await communicator.receive_json_from(timeout=3) == {"type": "pong"}
-        await asyncio.sleep(0.05)
 
 
 async def test_origin_is_refused_in_production_when_not_allowed(settings, connect, ws):

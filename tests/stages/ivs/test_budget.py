@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import threading
-import time
 
 import pytest
 from redis.crc import key_slot
@@ -37,26 +35,17 @@ def fake_clock(monkeypatch):
     return clock
 
 
-def _at_window_start() -> float:
-    """Sleep until just after a 1-second window opens, so a burst cannot straddle a boundary."""
-    now = time.time()
-    time.sleep(math.ceil(now) - now + 0.01)
-    return time.time()
-
-
-def test_sixth_create_stage_within_one_second_is_delayed_not_dropped(settings):
+def test_sixth_create_stage_within_one_second_is_delayed_not_dropped(settings, fake_clock):
+    """Through the IVS client: the sixth CreateStage of a window waits for the next one (on the
+    budget's clock, pinned at x.25 s) and is then made."""
     settings.IVS_STAGE_CALLS_PER_SECOND = 5
-    wall_start = _at_window_start()
-    started = time.monotonic()
-    returned_after = []
-    for index in range(6):
+    for index in range(5):
         ivs.create_stage(name=f"burst-{index}", tags={})
-        returned_after.append(time.monotonic() - started)
+    assert fake_clock.slept == []  # the first five went straight through
 
-    to_next_window = math.floor(wall_start) + 1 - wall_start
-    assert max(returned_after[:5]) < to_next_window  # the first five went straight through
-    assert returned_after[5] >= to_next_window - 0.02  # the sixth waited for the next window
-    assert returned_after[5] < to_next_window + 0.5
+    ivs.create_stage(name="burst-5", tags={})
+
+    assert fake_clock.slept == [pytest.approx(0.75)]  # the sixth waited for the next window
     settings.IVS_STAGE_CALLS_PER_SECOND = 10_000
     assert len(ivs.list_stages()) == 6  # none was dropped
 
@@ -96,9 +85,9 @@ def test_stage_operations_share_one_budget_and_tokens_have_their_own(settings, f
     assert budget.acquire("DeleteStage") == pytest.approx(0.75)
 
 
-def test_budget_is_shared_by_concurrent_callers(settings):
+def test_budget_is_shared_by_concurrent_callers(settings, fake_clock):
     settings.IVS_STAGE_CALLS_PER_SECOND = 5
-    _at_window_start()
+    fake_clock.frozen = True  # eight threads arriving within one window, whatever the machine's load
     waits: list[float] = []
     lock = threading.Lock()
 
@@ -112,8 +101,8 @@ def test_budget_is_shared_by_concurrent_callers(settings):
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(waits)[:5] == [0, 0, 0, 0, 0]
-    assert all(wait > 0.5 for wait in sorted(waits)[5:])
+    assert sorted(waits) == [0, 0, 0, 0, 0, pytest.approx(0.75), pytest.approx(0.75), pytest.approx(0.75)]
+    assert len(fake_clock.slept) == 3
 
 
 def test_the_windows_one_reservation_reads_share_one_cluster_slot():
