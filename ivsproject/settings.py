@@ -86,6 +86,9 @@ ADMIN_LOGIN_MAX_FAILURES = _int("ADMIN_LOGIN_MAX_FAILURES", 5)
 ADMIN_LOGIN_WINDOW_SECONDS = _int("ADMIN_LOGIN_WINDOW_SECONDS", 900)
 # daphne on SIGTERM: time to finish in-flight requests and close WebSockets (ivsproject/asgi.py).
 SHUTDOWN_GRACE_SECONDS = _int("SHUTDOWN_GRACE_SECONDS", 25)
+# The Celery worker's and beat's heartbeats (ivsproject/api/probes.py): `manage.py probe` calls one
+# older than this dead; the worker writes four times per period, beat at least as often.
+PROBE_MAX_AGE_SECONDS = _int("PROBE_MAX_AGE_SECONDS", 60)
 
 # --- Amazon IVS -----------------------------------------------------------------------------
 AWS_REGION = _raw("AWS_REGION", "ap-northeast-1")
@@ -136,6 +139,7 @@ NUMERIC_SETTINGS_MIN = {
     "ADMIN_LOGIN_MAX_FAILURES": 1,
     "ADMIN_LOGIN_WINDOW_SECONDS": 1,
     "SHUTDOWN_GRACE_SECONDS": 0,
+    "PROBE_MAX_AGE_SECONDS": 4,
     "CORS_PREFLIGHT_MAX_AGE": 0,
     "SECURE_HSTS_SECONDS": 0,
     "IVS_STAGE_CALLS_PER_SECOND": 1,
@@ -304,6 +308,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+# Beat writes its heartbeat on each tick (ivsproject/celery.py): it ticks at least this often.
+CELERY_BEAT_MAX_LOOP_INTERVAL = max(PROBE_MAX_AGE_SECONDS // 4, 1)
+CELERY_BEAT_SCHEDULER = "ivsproject.celery:HeartbeatScheduler"
+# Logging is Django's (LOGGING) in every process, Celery's included (ivsproject/celery.py).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "viewers-cleanup": {
         "task": "viewers.cleanup",

@@ -4,9 +4,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from ivsproject.api.health import HealthApi
 from ivsproject.api.metrics import metrics_view
+from ivsproject.api.probes import LivezApi, ReadyzApi
 
 urlpatterns = [
     path("health", HealthApi.as_view(), name="health"),
+    path("livez", LivezApi.as_view(), name="livez"),
+    path("readyz", ReadyzApi.as_view(), name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

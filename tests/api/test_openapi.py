@@ -67,8 +67,8 @@ def test_health_needs_no_key_in_the_schema(schema):
     assert {"200", "503"} <= set(health["responses"])
 
 
-# Paths that are not called with x-api-key: health checks, and AWS EventBridge (its own secret).
-WITHOUT_API_KEY = {"/health", "/api/events/ivs"}
+# Paths that are not called with x-api-key: health checks and probes, and AWS EventBridge (its own secret).
+WITHOUT_API_KEY = {"/health", "/livez", "/readyz", "/api/events/ivs"}
 
 
 def test_eventbridge_endpoint_documents_its_own_secret(schema):
