@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import translation
 
+from tests.admin_texts import po_entries
 from tests.api.helpers import AUTH, assert_error
 
 pytestmark = [pytest.mark.urls("tests.api.urls"), pytest.mark.django_db]
@@ -189,29 +190,12 @@ def test_every_english_message_of_ours_has_a_zh_hant_translation():
     assert not untranslated, f"add zh-Hant translations in locale/zh_Hant/LC_MESSAGES/django.po: {untranslated}"
 
 
-def po_entries(path: Path):
-    """(flags, msgid, msgstrs) of every entry of a .po file but the header."""
-    for block in path.read_text(encoding="utf-8").split("\n\n"):
-        lines = [line for line in block.splitlines() if not line.startswith("#~")]
-        flags = " ".join(line for line in lines if line.startswith("#,"))
-        text, key, values = "", None, {}
-        for line in lines:
-            if line.startswith(("msgid ", "msgstr", "msgctxt ", "msgid_plural ")):
-                key, _space, rest = line.partition(" ")
-                values[key] = json.loads(rest)
-            elif line.startswith('"') and key:
-                values[key] += json.loads(line)
-        text = values.get("msgid", "")
-        if text:
-            yield flags, text, [v for k, v in values.items() if k.startswith("msgstr")]
-
-
 @pytest.mark.parametrize("language", ["en", "zh_Hant"])
 def test_each_catalog_is_complete_and_compiled(language, tmp_path):
     """No fuzzy entry (gettext ignores them) and no empty translation where one is needed, and the
     committed .mo is the .po compiled (a fresh clone runs without compilemessages)."""
     po = Path(django_settings.BASE_DIR) / "locale" / language / "LC_MESSAGES" / "django.po"
-    entries = list(po_entries(po))
+    entries = [(flags, text, strs) for flags, _context, text, strs in po_entries(po)]
     assert entries
     fuzzy = [text for flags, text, _strs in entries if "fuzzy" in flags]
     # English msgids may stay untranslated in the English catalog; everything else needs its text.
