@@ -22,6 +22,7 @@ from ivsproject.api.exceptions import ApiError
 from stages.admin import RoomFilter
 from viewers.lifecycle import viewer_disconnect
 from viewers.models import ViewerSession
+from viewers.selectors import localized_duration
 
 CSV_COLUMNS = ["userId", "stageArn", "roomId", "joinedAt", "leftAt", "watchSeconds", "leaveReason"]
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such a cell
@@ -35,15 +36,6 @@ def csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
-
-
-def admin_duration(seconds: int) -> str:
-    """Watch time in the operator's language (the API's `watchDurationFormatted` is always zh-Hant)."""
-    hours, rest = divmod(max(int(seconds), 0), 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return _("%(h)d小時 %(m)d分 %(s)d秒") % {"h": hours, "m": minutes, "s": secs}
-    return _("%(m)d分 %(s)d秒") % {"m": minutes, "s": secs}
 
 
 class _Echo:
@@ -112,9 +104,9 @@ class ViewerSessionAdmin(admin.ModelAdmin):
     @admin.display(description=_("觀看時間"))
     def watch_time(self, session: ViewerSession) -> str:
         if session.left_at is None:
-            live = admin_duration(int((timezone.now() - session.joined_at).total_seconds()))
+            live = localized_duration(int((timezone.now() - session.joined_at).total_seconds()))
             return str(_("%(duration)s（觀看中）") % {"duration": live})
-        return str(admin_duration(int(session.watched_seconds)))
+        return str(localized_duration(int(session.watched_seconds)))
 
     # `permissions`: otherwise view-only staff could disconnect viewers.
     @admin.action(description=_("中斷連線（IVS DisconnectParticipant 並結束觀看紀錄）"), permissions=["change"])

@@ -61,6 +61,16 @@ def format_duration(seconds: int) -> str:
     return f"{minutes}分 {secs}秒"
 
 
+def localized_duration(seconds: int) -> str:
+    """Watch time in the reader's language, for operators' pages (the admin, reports): `30分 45秒`
+    in zh-Hant, `30m 45s` in English. Never for an API data field (`format_duration`)."""
+    total = max(int(seconds), 0)
+    parts = {"h": total // 3600, "m": total % 3600 // 60, "s": total % 60}
+    if parts["h"]:
+        return _("%(h)d小時 %(m)d分 %(s)d秒") % parts
+    return _("%(m)d分 %(s)d秒") % parts
+
+
 def _duration(sessions: QuerySet[ViewerSession], where: dict[str, str], *, user_id: str) -> dict:
     """Seconds over the sessions, the open ones included (to now); 404 when there are none.
     `where` names what was asked about (stageArn or roomId), in the answer and in the 404."""

@@ -152,3 +152,13 @@ def test_export_needs_the_view_permission(master_stage):
 
 def test_an_unknown_filter_is_a_400_not_a_500(staff_client, master_stage):
     assert staff_client.get(EXPORT, {"no_such_field__gt": "1"}).status_code == 400
+
+
+def test_watch_time_in_the_admin_follows_the_operators_language(staff_client, master_stage):
+    session("dora", master_stage, JUNE, watched=3723)
+
+    english = staff_client.get(CHANGELIST, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    chinese = staff_client.get(CHANGELIST, HTTP_ACCEPT_LANGUAGE="zh-TW").content.decode()
+
+    assert '<td class="field-watch_time">1h 2m 3s</td>' in english
+    assert '<td class="field-watch_time">1小時 2分 3秒</td>' in chinese
