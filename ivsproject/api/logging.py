@@ -1,10 +1,15 @@
-"""Request id propagation into log records, and redaction of secrets before anything is written."""
+"""Request id propagation into log records, redaction of secrets before anything is written, and
+the same formatter for the processes whose own lines Django's logging set-up never sees."""
 
+import json
 import logging
 import re
 from contextvars import ContextVar
+from typing import Any
 
 from django.conf import settings
+from django.utils.module_loading import import_string
+from pythonjsonlogger.json import JsonFormatter
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -28,12 +33,25 @@ def _secrets() -> list[str]:
     return sorted({v for v in values if v and len(v) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
 
 
-def redact(text: str) -> str:
+def redact(text: str, *, json_text: bool = False) -> str:
+    """`text` without participant tokens and configured secrets; `json_text`: also as a JSON
+    string would escape them."""
     text = _JWT_RE.sub("[token redacted]", text)
     for secret in _secrets():
-        if secret in text:
-            text = text.replace(secret, "[secret redacted]")
+        forms = {secret, json.dumps(secret)[1:-1]} if json_text else {secret}
+        for form in forms:
+            if form in text:
+                text = text.replace(form, "[secret redacted]")
     return text
+
+
+class RedactingJsonFormatter(JsonFormatter):
+    """One JSON object per line, redacted as a whole once serialized: the message (which
+    RedactSecretsFilter already cleaned) and every other field too — the traceback this formatter
+    renders from `exc_info` itself, and extras such as Django's `request` (its path)."""
+
+    def serialize_log_record(self, log_data: dict) -> str:  # type: ignore[override]
+        return redact(super().serialize_log_record(log_data), json_text=True)
 
 
 class RedactSecretsFilter(logging.Filter):
@@ -59,3 +77,19 @@ class RedactSecretsFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+def configured_formatter() -> logging.Formatter:
+    """The formatter of LOGGING's console handler (JSON in production, text in development).
+
+    For loggers configured outside Django: granian's main process and its workers' `_granian`
+    logger (ivsproject/granian-log.json, given to granian with --log-config), so every line a
+    production process writes is one JSON object, with the same fields and the same redaction.
+    """
+    config: dict[str, Any] = settings.LOGGING
+    spec = dict(config["formatters"][config["handlers"]["console"]["formatter"]])
+    factory = spec.pop("()", None)
+    if factory is None:
+        return logging.Formatter(spec.get("format"), spec.get("datefmt"))
+    formatter: logging.Formatter = import_string(factory)(**spec)
+    return formatter
