@@ -432,6 +432,16 @@ SPECTACULAR_SETTINGS = {
     "DISABLE_ERRORS_AND_WARNINGS": False,
 }
 
+# --- Error reporting (optional) --------------------------------------------------------------
+# Sentry when SENTRY_DSN is set, with the logs' redaction applied to every event before it is sent
+# (ivsproject/api/sentry.py). Transactions (performance) only with a sample rate above 0.
+SENTRY_DSN = _raw("SENTRY_DSN", "")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    from ivsproject.api.sentry import init_sentry
+
+    init_sentry(SENTRY_DSN, environment=ENVIRONMENT, release=VERSION, traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE)
+
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = _raw("LOG_LEVEL", "INFO").upper()
 LOG_FORMAT = _raw("LOG_FORMAT", "json" if IS_PRODUCTION else "text")
