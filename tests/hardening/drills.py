@@ -16,6 +16,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -32,6 +33,23 @@ from tests.processes import ROOT, free_port, manage, process_env, scratch_databa
 
 ARTIFACTS = ROOT / "test-artifacts" / "hardening"
 API_KEY = {"x-api-key": "test-key"}
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What a drill holds a failing dependency's answers to (docs/operations.md "Failure drills").
+
+    The measured figures are a few milliseconds (~0.005-0.015 s) for a 503 and for the first
+    answer after a recovery; the bounds leave room for a loaded 2-core machine and still fail
+    when those answers get ten times slower.
+    """
+
+    median: float  # the median over the endpoints asked
+    each: float  # any single answer (one slow outlier on a busy machine is tolerated up to this)
+    recovery: float  # from the dependency's return to the first good answer
+
+
+FAST = Bounds(median=0.05, each=0.25, recovery=0.1)
 
 
 @dataclass
@@ -80,7 +98,7 @@ def timed(call: Callable[[], requests.Response]) -> tuple[requests.Response, flo
     return response, time.perf_counter() - started
 
 
-def wait_for(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> float:
+def wait_for(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.002) -> float:
     """Seconds until `predicate()` held (raises after `timeout`)."""
     started = time.perf_counter()
     while True:
@@ -101,19 +119,21 @@ def record(drill: str, **measured: Any) -> None:
 
 
 def all_unavailable(
-    base: str, calls: dict[str, Callable[[], requests.Response]], *, within: float | None = None
+    base: str, calls: dict[str, Callable[[], requests.Response]], *, within: Bounds | None = None
 ) -> tuple[dict[str, float], requests.Response]:
-    """Every call answers 503 SERVICE_UNAVAILABLE (each in less than `within` seconds, if given);
-    then /health is asked. Returns the rounded seconds per call and for /health, and /health's answer."""
+    """Every call answers 503 SERVICE_UNAVAILABLE, then /health is asked; with `within`, every
+    answer (/health's too) within `within.each` and their median within `within.median`.
+    Returns the rounded seconds per call and for /health, and /health's answer."""
     latencies = {}
     for name, call in calls.items():
         response, seconds = timed(call)
-        latencies[name] = round(seconds, 3)
+        latencies[name] = round(seconds, 4)
         assert (response.status_code, error_code(response)) == (503, "SERVICE_UNAVAILABLE"), (name, response.text)
-        assert within is None or seconds < within, (name, seconds)
     health, seconds = timed(lambda: requests.get(base + "/health", timeout=10))
-    latencies["health"] = round(seconds, 3)
-    assert within is None or seconds < within, ("health", seconds)
+    latencies["health"] = round(seconds, 4)
+    if within is not None:
+        assert max(latencies.values()) < within.each, latencies
+        assert statistics.median(latencies.values()) < within.median, latencies
     return latencies, health
 
 

@@ -1,4 +1,5 @@
-"""Schema-driven fuzzing (schemathesis) of every operation in `/api/schema/`, in process (WSGI).
+"""Schema-driven fuzzing (schemathesis) of every operation in `/api/schema/`, against the production
+web server: granian from the Procfile serving `ivsproject.wsgi:application`, the fast path on.
 
 What is asserted for every generated request, valid and invalid alike:
 - the status code is one the operation documents, with the documented content type;
@@ -10,9 +11,11 @@ What is asserted for every generated request, valid and invalid alike:
   every dependency is healthy here.
 
 Bounded and reproducible: 25 examples per operation and phase, derandomized (a fixed seed derived
-from each test), no example database, rate limit off; the whole run takes ~10 s. In valid requests
-about half of the stage ARNs are swapped for stages that exist, so requests reach the services
-instead of stopping at "404 stage not found".
+from each test), no example database, rate limit off. The schema is read from the application in
+process (so the operations are known when the tests are collected); every request goes over HTTP
+to one granian process with its own scratch database and Redis, whose state builds up over the
+whole run. In valid requests about half of the stage ARNs are swapped for stages that exist, so
+requests reach the services instead of stopping at "404 stage not found".
 """
 
 from __future__ import annotations
@@ -21,10 +24,9 @@ import itertools
 import json
 
 import pytest
+import requests
 import schemathesis
 from django.core.wsgi import get_wsgi_application
-from hypothesis import HealthCheck
-from hypothesis import settings as hypothesis_settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -45,45 +47,48 @@ CONFIG = SchemathesisConfig.from_dict(
         "auth": {"openapi": {"ApiKeyAuth": {"api_key": API_KEY}}},
     }
 )
-schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application(), config=CONFIG)
+# The document only: the requests go to the server below, not to this process's application.
+_document = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application(), config=CONFIG).raw_schema
+schema = schemathesis.openapi.from_dict(_document, config=CONFIG)
 
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance, negative_data_rejection]
 
 _swap = itertools.count()
 
 
-@pytest.fixture(autouse=True)
-def _fuzz_settings(settings):
-    settings.API_SECRET_KEYS = [API_KEY]
-    settings.RATE_LIMIT_PER_MINUTE = 0
-    settings.INTERNAL_SECRET = INTERNAL_SECRET
-    settings.IVS_EVENTS_SECRET = EVENTS_SECRET
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from ivsproject.devtools.embedded_redis import embedded_redis
+    from tests.hardening.drills import granian, scratch
+    from tests.processes import free_port
+
+    tmp = tmp_path_factory.mktemp("fuzz")
     # Small caps, so the fuzzer also meets the two documented 503s (STAGE_LIMIT_REACHED, STAGE_FULL).
-    settings.MAX_STAGES = 5
-    settings.STAGE_MAX_PARTICIPANTS = 3
-    settings.SCALE_UP_THRESHOLD = 2
+    env = {
+        "API_SECRET_KEY": API_KEY,
+        "INTERNAL_SECRET": INTERNAL_SECRET,
+        "IVS_EVENTS_SECRET": EVENTS_SECRET,
+        "MAX_STAGES": "5",
+        "STAGE_MAX_PARTICIPANTS": "3",
+        "SCALE_UP_THRESHOLD": "2",
+        "SCALE_DOWN_THRESHOLD": "1",
+    }
+    # Its own Redis: the suite's is flushed between tests, and this server's state spans the run.
+    with (
+        embedded_redis(free_port()) as redis_server,
+        scratch(tmp, REDIS_URL=redis_server.url, **env) as box,
+        granian(box.env, tmp) as web,
+    ):
+        yield web.url
 
 
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection():
-    """What Django's test client does: the real WSGI handler closes "old" connections when a request
-    starts and ends, which on PostgreSQL closes the test transaction's connection under the test."""
-    from django.core.signals import request_finished, request_started
-    from django.db import close_old_connections
-
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
-
-
-@pytest.fixture
-def real_stage_arns(master_stage):
-    from stages.services import stage_create
-
-    extra = stage_create(name="fuzz-extra")
-    return [master_stage.arn, extra.arn]
+@pytest.fixture(scope="module")
+def real_stage_arns(server):
+    key = {"x-api-key": API_KEY}
+    master = requests.get(server + "/api/stage/master/info", headers=key, timeout=10).json()["data"]["stage"]["arn"]
+    extra = requests.post(server + "/api/stage", json={"name": "fuzz-extra"}, headers=key, timeout=10)
+    assert extra.status_code == 201, extra.text
+    return [master, extra.json()["data"]["stage"]["arn"]]
 
 
 def _is_positive(case) -> bool:
@@ -115,14 +120,12 @@ def _assert_no_unexpected_server_error(case, response) -> None:
 
 
 @schema.parametrize()
-# The stages fixture is shared by an operation's examples on purpose: state builds up between them.
-@hypothesis_settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-@pytest.mark.django_db
-def test_every_operation_answers_its_documented_envelopes(case, real_stage_arns):
+@pytest.mark.slow
+def test_every_operation_answers_its_documented_envelopes(case, server, real_stage_arns):
     _use_real_stages(case, real_stage_arns)
     headers = {}
     if _is_positive(case):
         headers = {"x-internal-secret": INTERNAL_SECRET, "x-ivs-events-secret": EVENTS_SECRET}
-    response = case.call(headers=headers)
+    response = case.call(base_url=server, headers=headers, timeout=30)
     _assert_no_unexpected_server_error(case, response)
     case.validate_response(response, checks=CHECKS, headers=headers)
