@@ -84,16 +84,17 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 30)
 
 @contextlib.contextmanager
 def wsgi_servers(count: int, env: dict[str, str], threads: int = 16) -> Iterator[list[str]]:
-    """`count` independent gunicorn processes (one worker each) on their own ports."""
+    """`count` independent granian processes (one worker each, the production WSGI server and
+    application, fast path on) on their own ports."""
     procs: list[subprocess.Popen] = []
     urls: list[str] = []
     try:
         for _ in range(count):
             port = free_port()
             cmd = [
-                sys.executable, "-m", "gunicorn", "ivsproject.wsgi:application",
-                "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", str(threads),
-                "--worker-class", "gthread", "--log-level", "warning",
+                sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", "1", "--blocking-threads", str(threads), "--no-ws", "--log-level", "warning",
+                "--no-access-log", "ivsproject.wsgi:application",
             ]  # fmt: skip
             procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT))
             urls.append(f"http://127.0.0.1:{port}")

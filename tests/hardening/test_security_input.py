@@ -323,11 +323,14 @@ def test_repeated_headers_on_the_wire_get_envelopes(live_server_port):
                               "/api/token/mediaserver")  # fmt: skip
     assert (status, envelope_error(status, answer)["code"]) == (403, "FORBIDDEN")
 
-    # Two Content-Length or Content-Type headers (a request-smuggling shape): gunicorn refuses the
+    # Two different Content-Lengths (a request-smuggling shape): the server (granian) refuses the
     # request itself with a plain 400 before anything reaches Django — refused, never a 500.
-    for twice in ([("Content-Length", "16"), ("Content-Length", "17")], [json_type, json_type]):
-        status, _h, answer = send([("x-api-key", "test-key"), *twice] + ([] if twice[0] == json_type else [json_type]))
-        assert status == 400 and b"Bad Request" in answer, (twice, status, answer)
+    lengths = [("Content-Length", "16"), ("Content-Length", "17")]
+    status, _h, answer = send([("x-api-key", "test-key"), *lengths, json_type])
+    assert (status, answer) == (400, b""), (status, answer)
+    # Two Content-Types arrive joined ("application/json,application/json"): read as JSON, never a 500.
+    status, _h, answer = send([("x-api-key", "test-key"), json_type, json_type])
+    assert status in (200, 400), (status, answer)
 
 
 @pytest.mark.slow

@@ -28,8 +28,8 @@ USERS = [f"viewer-{n}" for n in range(VIEWERS)]
 def call_all(urls, calls, *, workers):
     """(method, path, body) calls spread over the processes, `workers` in flight at a time.
 
-    One connection per request: a kept-alive connection the server closes when idle (gunicorn,
-    after 2 s) races the next request sent on it, and a POST is not sent again."""
+    One connection per request: a kept-alive connection the server closes when idle races the next
+    request sent on it, and a POST is not sent again."""
     session = requests.Session()
     session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=workers))
     headers = {**HEADERS, "Connection": "close"}

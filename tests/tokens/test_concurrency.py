@@ -29,7 +29,7 @@ def _post_all(urls, path, bodies):
 
 @contextlib.contextmanager
 def two_servers(tmp_path, **settings):
-    """Two gunicorn processes on one scratch database with a master stage, sharing the test Redis."""
+    """Two granian processes on one scratch database with a master stage, sharing the test Redis."""
     with scratch_database(tmp_path) as database_url:
         env = process_env(database_url, **settings)
         manage(env, "migrate", "--noinput")
