@@ -97,14 +97,14 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
 # An operation's tag is the first path segment after /api/, named as its group (SPECTACULAR_SETTINGS
 # TAGS lists the groups): by URL rather than by app, because the rooms endpoints are served by the
-# stages app yet are their own group for clients.
+# stages app yet are their own group for clients. Paths outside /api/ are the probes (/health,
+# /livez, /readyz): one group, "health".
 _TAG_OF_SEGMENT = {"token": "tokens", "stage": "stages", "viewer": "viewers"}
 
 
 class GroupedAutoSchema(AutoSchema):
     def get_tags(self) -> list[str]:
         segments = [part for part in self.path.split("/") if part]
-        if segments[:1] == ["api"]:
-            segments = segments[1:]
-        first = segments[0] if segments else "api"
-        return [_TAG_OF_SEGMENT.get(first, first)]
+        if segments[:1] != ["api"] or len(segments) < 2:
+            return ["health"]
+        return [_TAG_OF_SEGMENT.get(segments[1], segments[1])]

@@ -61,6 +61,13 @@ def test_no_operation_is_left_in_a_generic_heap_and_every_group_is_declared(sche
     assert declared[:5] == ["tokens", "stages", "viewers", "stats", "rooms"]
 
 
+def test_the_probes_outside_api_are_one_health_group(schema):
+    probes = {p: item for p, item in schema["paths"].items() if not p.startswith("/api/")}
+
+    assert "/health" in probes
+    assert {tag for item in probes.values() for op in item.values() for tag in op["tags"]} == {"health"}
+
+
 def test_reports_are_their_own_group_when_the_reports_app_serves_them(schema):
     reports = [(m, p) for p, m, _op in operations(schema) if p.startswith("/api/reports/")]
     if not reports:
