@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -18,7 +19,7 @@ from ivsproject.csvexport import csv_response
 from reports import chart, selectors
 from reports.broadcasts import now
 from reports.models import Broadcast
-from viewers.selectors import format_duration
+from viewers.selectors import localized_duration
 
 SESSION_COLUMNS = ("userId", "stageArn", "joinedAt", "leftAt", "watchSeconds", "leaveReason")
 
@@ -69,7 +70,7 @@ class BroadcastAdmin(admin.ModelAdmin):
     @admin.display(description=_("時長"))
     def duration(self, broadcast: Broadcast) -> str:
         start, end = selectors.window(broadcast)
-        return format_duration(int((end - start).total_seconds()))
+        return localized_duration(int((end - start).total_seconds()))
 
     def get_urls(self) -> list[Any]:
         custom = [
@@ -84,7 +85,7 @@ class BroadcastAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        broadcast = _broadcast_or_404(object_id)
+        broadcast = _broadcast_or_404(unquote(object_id))  # the admin quotes primary keys in its links
         if not self.has_view_permission(request, broadcast):
             raise PermissionDenied
         at = now()
@@ -97,9 +98,9 @@ class BroadcastAdmin(admin.ModelAdmin):
             "title": _("直播場次 %(id)s") % {"id": broadcast.broadcast_id},
             "broadcast": broadcast,
             "summary": summary,
-            "duration": format_duration(summary["durationSeconds"]),
-            "total_watch": format_duration(summary["totalWatchSeconds"]),
-            "average_watch": format_duration(summary["averageWatchSeconds"]),
+            "duration": localized_duration(summary["durationSeconds"]),
+            "total_watch": localized_duration(summary["totalWatchSeconds"]),
+            "average_watch": localized_duration(summary["averageWatchSeconds"]),
             "chart": chart.draw(samples, start, end),
             "sample_count": len(samples),
             "csv_url": reverse("admin:reports_broadcast_sessions_csv", args=[broadcast.broadcast_id]),

@@ -11,6 +11,7 @@ import secrets
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from stages.models import Room
 
@@ -40,7 +41,7 @@ class Broadcast(models.Model):
 
     class Meta:
         verbose_name = _("直播場次")
-        verbose_name_plural = _("直播場次")
+        verbose_name_plural = pgettext_lazy("複數", "直播場次")
         ordering = ["-started_at", "-broadcast_id"]
         indexes = [
             models.Index(fields=["room", "-started_at"]),
@@ -72,7 +73,7 @@ class BroadcastSample(models.Model):
 
     class Meta:
         verbose_name = _("觀眾數取樣")
-        verbose_name_plural = _("觀眾數取樣")
+        verbose_name_plural = pgettext_lazy("複數", "觀眾數取樣")
         ordering = ["broadcast", "at"]
         constraints = [models.UniqueConstraint(fields=["broadcast", "at"], name="reports_one_sample_per_slot")]
 

@@ -6,7 +6,6 @@ text of ours against the catalogs (tests/admin_texts.py). Screenshots go to test
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from tests.stats.test_browser import CHROMIUM, join_as_viewer
 ARTIFACTS = ROOT / "test-artifacts"
 USER, PASSWORD = "console-operator", "console-pw-12345"
 HAS_REPORTS = (ROOT / "reports" / "admin.py").exists()
-DURATION = re.compile(r"(\d+小時 )?\d+分 \d+秒")
-LINK_404 = re.compile(r"HTTP 404 from the list's link")
 
 pytestmark = [
     pytest.mark.browser,
@@ -180,12 +177,4 @@ def test_the_console_is_in_the_browsers_language(console_visit):
 def test_the_broadcast_reports_are_in_the_browsers_language(console_visit):
     _language, problems = console_visit
     reports = {where: texts for where, texts in problems.items() if "/admin/reports/" in where}
-    found = [t for texts in reports.values() for t in texts]
-    if found and all(DURATION.fullmatch(t) or LINK_404.fullmatch(t) for t in found):
-        # Two known defects of reports/admin.py, nothing else: its durations are the API's zh-Hant
-        # data format (viewers.selectors.localized_duration is the operators' one), and its
-        # change_view does not unquote the admin's quoted primary key, so the list's links answer
-        # 404. Once both are fixed this test passes outright.
-        pytest.xfail(f"known reports admin defects: {reports}")
-
     assert not reports, reports
