@@ -128,12 +128,17 @@ def test_preflights_are_outside_the_rate_limit(cors, master_stage):
 
 
 def test_origins_interleaved_on_fast_path_and_django_routes(cors, master_stage):
-    """Allowed, other and no Origin in turn, on the two fast routes and on Django routes: each answer
-    carries exactly its own allowed Origin, even once the fast path serves the route's shape."""
+    """Allowed, other and no Origin in turn, preflights and calls, on the two fast routes and on
+    Django routes: each answer carries exactly its own allowed Origin, even once the fast path
+    serves the route's shape."""
     origins = [APP, OTHER, None, ADMIN, APP, None, OTHER, ADMIN, APP, ADMIN, None, APP]
     tokens_before, beats_before = fast_served("api/token/viewer"), fast_served("api/viewer/heartbeat")
     seen = []
     for n, origin in enumerate(origins):
+        for path, method in (("/api/token/viewer", "POST"), ("/api/stats", "GET")):
+            status, headers, _ = preflight(path, method, origin)
+            assert status in (200, 204)
+            seen.append((origin, headers.get(ACAO)))
         status, headers, content = call("POST", "/api/token/viewer", {"userId": f"v{n}"}, origin=origin)
         assert status == 200, content
         seen.append((origin, headers.get(ACAO)))
