@@ -24,7 +24,10 @@ the read to a helper thread that outlives the request jams the whole worker (gra
 finish a response while another thread still reads its body).
 
 Bodies without a Content-Length (chunked) and over the cap are passed on untouched: Django reads
-no chunked body, and refuses an oversized one from its Content-Length without reading it.
+no chunked body, and refuses an oversized one from its Content-Length without reading it. So is an
+API request without a credential (no valid `x-api-key`, nor the events secret on the events route):
+the API refuses it from its headers (401) and never reads its body, so a caller without a key cannot
+make the server wait for a body at all, nor hold a reader slot.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils import translation
 
+from ivsproject.api.authentication import api_client_of, match_secret
 from ivsproject.api.exceptions import ServiceUnavailable, error_json_response
 from ivsproject.api.middleware import is_api_path
 
@@ -69,7 +73,7 @@ class SlowBodyGuard:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if not 0 < length <= settings.API_MAX_BODY_BYTES:
+        if not 0 < length <= settings.API_MAX_BODY_BYTES or not _credentialed(environ):
             return self.app(environ, start_response)
         if not self._slots.acquire(timeout=self.slot_wait_seconds):
             return _refuse(environ, start_response)
@@ -79,6 +83,17 @@ class SlowBodyGuard:
             self._slots.release()
         environ["wsgi.input"] = io.BytesIO(body)
         return self.app(environ, start_response)
+
+
+def _credentialed(environ: dict[str, Any]) -> bool:
+    """Whether the application may read this request's body: any page outside the API (the admin's
+    login form has a body and no key), or an API request that carries a credential it will accept."""
+    if not is_api_path(environ.get("PATH_INFO", "")):
+        return True
+    if api_client_of(environ) is not None:
+        return True
+    secret, given = settings.IVS_EVENTS_SECRET, environ.get("HTTP_X_IVS_EVENTS_SECRET")
+    return bool(secret) and isinstance(given, str) and match_secret(given, [secret]) is not None
 
 
 def _refuse(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -141,7 +141,9 @@ def test_stalled_bodies_straight_at_granian_hold_two_threads_per_worker_not_the_
                     beat, seconds = timed(
                         lambda: requests.post(web.url + "/api/viewer/heartbeat", headers=API_KEY, json=body, timeout=5)
                     )
-                    if seconds < 2.0:
+                    # Until the flood has reached every thread a slot may still be free and the
+                    # heartbeat served: what is asserted is the state once the stalls hold them all.
+                    if seconds < 2.0 and beat.status_code == 503:
                         body_refused = time.perf_counter() - started
             assert health_back is not None and body_refused is not None, "granian stayed down under stalled bodies"
             assert beat.status_code == 503 and envelope_error(503, beat.content)["code"] == "SERVICE_UNAVAILABLE"

@@ -587,6 +587,35 @@ def test_the_fast_path_answers_a_wrong_key_without_reading_the_body(scoped, mast
     assert fast_path_count(path.removeprefix("/"), outcome) == before + 1  # it came by the fast path
 
 
+@pytest.mark.parametrize("given", [None, "wrong-key", CLIENT_KEY + "x"])
+@pytest.mark.parametrize("path", ["/api/token/viewer", "/api/viewer/heartbeat", "/api/stage", "/api/events/ivs"])
+def test_the_production_app_never_reads_the_body_of_a_caller_without_a_key(scoped, settings, master_stage, path, given):
+    """The whole production app (body guard, fast path, Django): a caller without a credential gets
+    its 401 from its headers; its body is never read, so it can neither stall a thread on a body
+    that never comes nor hold one of the guard's reader slots."""
+    settings.IVS_EVENTS_SECRET = "events-secret"
+    environ_input = UnreadableBody(b'{"userId": "viewer-1"}')
+    headers = {"HTTP_X_API_KEY": given} if given else {}
+
+    status, _, content = call("POST", path, b'{"userId": "viewer-1"}', **headers, **{"wsgi.input": environ_input})
+
+    # The events route's credential is its own secret header, refused with 403 (its contract).
+    refused = (403, "FORBIDDEN") if path == "/api/events/ivs" else (401, "UNAUTHORIZED")
+    assert (status, envelope_error(status, content)["code"]) == refused
+    assert environ_input.reads == 0
+
+
+def test_the_production_app_reads_a_keyed_callers_body(scoped, settings, master_stage):
+    from tests.factories import ivs_stage_event
+
+    status, _, content = call("POST", "/api/token/viewer", {"userId": "viewer-1"}, HTTP_X_API_KEY=KEY)
+    assert status == 200, content
+    settings.IVS_EVENTS_SECRET = "events-secret"
+    event = ivs_stage_event(master_stage.arn)
+    status, _, content = call("POST", "/api/events/ivs", event, HTTP_X_IVS_EVENTS_SECRET="events-secret")
+    assert status == 200, content
+
+
 def test_refusals_of_a_client_key_count_against_the_address(scoped, settings, master_stage):
     settings.RATE_LIMIT_PER_MINUTE = 3
     for _ in range(3):
