@@ -118,3 +118,17 @@ def ivs_events(client, settings, monkeypatch):
 
     send.pushes = pushes
     return send
+
+
+@pytest.fixture
+def wsgi_app_called_directly():
+    """For tests that call a WSGI app themselves, as Django's test client does: Django's request
+    signals must not close the test's connection (it is inside the test's transaction)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)

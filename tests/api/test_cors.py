@@ -23,17 +23,8 @@ ACAO = "access-control-allow-origin"
 
 
 @pytest.fixture(autouse=True)
-def _keep_the_test_transaction():
-    """As Django's test client does: Django's request signals must not close the test's
-    connection (it is inside the test's transaction) while the app is called directly."""
-    from django.core import signals
-    from django.db import close_old_connections
-
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
+def _keep_the_test_transaction(wsgi_app_called_directly):
+    """The WSGI app is called directly here (tests/conftest.py says why this matters)."""
 
 
 @pytest.fixture

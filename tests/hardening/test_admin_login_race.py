@@ -4,14 +4,12 @@ even the right password. Password checks are observed through a counting passwor
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connections
 from django.test import Client
 
 from ivsproject.api import throttling
+from tests.concurrency import at_once
 from tests.hardening.hashers import HASHERS, CountingHasher
 
 PASSWORD = "correct horse battery staple"
@@ -40,26 +38,9 @@ def login(client: Client, password: str, ip: str = "203.0.113.9"):
 
 def burst(password: str, count: int) -> list[int]:
     """`count` logins from one address, released together; their status codes."""
-    start = threading.Barrier(count)
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def one() -> None:
-        try:
-            client = Client()
-            start.wait(timeout=30)
-            status = login(client, password).status_code
-            with lock:
-                statuses.append(status)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=one) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return statuses
+    outcomes = at_once(lambda: login(Client(), password).status_code, count)
+    assert all(isinstance(o, int) for o in outcomes), outcomes
+    return [o for o in outcomes if isinstance(o, int)]
 
 
 def test_concurrent_wrong_passwords_get_at_most_the_limit_of_password_checks(counting_superuser):

@@ -3,8 +3,6 @@ keeps one live broadcast per room and one sample per slot whatever the interleav
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connection
 
@@ -12,6 +10,7 @@ from ivsproject.redis import get_redis
 from reports import tasks as report_tasks
 from reports.models import Broadcast, BroadcastSample
 from stages import hostlive
+from tests.concurrency import at_once
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -22,24 +21,7 @@ pytestmark = [
 
 
 def run_at_once(target, count: int) -> list[BaseException]:
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait(timeout=10)
-            target()
-        except BaseException as exc:  # collected: the test fails on any of them
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return errors
+    return [o for o in at_once(target, count) if isinstance(o, BaseException)]
 
 
 def test_concurrent_samples_open_one_broadcast_with_one_sample(master_stage, clock):
