@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -21,8 +20,8 @@ import psutil
 import requests
 
 from bench.env import ROOT, BenchEnv, free_port
+from deploy.procfile import procfile_command
 
-PROCFILE = ROOT / "Procfile"
 PEER_DIR = ROOT / "bench" / "peer"
 
 # The alternative WSGI server of the comparison row: README's former production command.
@@ -30,14 +29,6 @@ GUNICORN = (
     'gunicorn ivsproject.wsgi:application -k gthread --workers "$WEB_CONCURRENCY" --threads 8 '
     '--bind "$HOST:$WEB_PORT" --log-level warning'
 )
-
-
-def procfile_command(name: str) -> str:
-    for line in PROCFILE.read_text().splitlines():
-        match = re.match(rf"^{re.escape(name)}:\s*(.+)$", line)
-        if match:
-            return match.group(1)
-    raise KeyError(f"no `{name}:` process in {PROCFILE}")
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import tempfile
@@ -16,18 +15,10 @@ from pathlib import Path
 
 import requests
 
+from deploy.procfile import procfile_commands
 from tests.processes import ROOT, free_port, manage, process_env, scratch_database
 
 SECRET_KEY = "p" * 64
-
-
-def procfile_commands() -> dict[str, str]:
-    commands = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        match = re.match(r"^([a-z0-9]+):\s*(.+)$", line)
-        if match:
-            commands[match.group(1)] = match.group(2)
-    return commands
 
 
 def production_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ import pytest
 import requests
 
 from deploy import nginx_conf
+from deploy.procfile import procfile_command
 from tests.processes import ROOT, free_port, manage, process_env, scratch_database
 
 ARTIFACTS = ROOT / "test-artifacts" / "hardening"
@@ -145,17 +145,6 @@ def error_code(response: requests.Response) -> str | None:
 
 
 # --- the production servers ----------------------------------------------------------------------
-PROCFILE = ROOT / "Procfile"
-
-
-def procfile_command(name: str) -> str:
-    for line in PROCFILE.read_text().splitlines():
-        match = re.match(rf"^{re.escape(name)}:\s*(.+)$", line)
-        if match:
-            return match.group(1)
-    raise KeyError(f"no `{name}:` process in {PROCFILE}")
-
-
 @dataclass
 class Server:
     name: str
