@@ -81,20 +81,26 @@ def staff_client(client, db):
     return client
 
 
+class PinnedClock:
+    """A clock seam's time, pinned and advanced by hand."""
+
+    def __init__(self, t: float):
+        self.t = t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+    def pin(self, monkeypatch, module, name: str) -> "PinnedClock":
+        monkeypatch.setattr(module, name, lambda: self.t)
+        return self
+
+
 @pytest.fixture
 def clock(monkeypatch):
     """Presence's clock, pinned and advanced by hand (heartbeats, timeouts, watch time)."""
     from stages import presence
 
-    class Clock:
-        t = 1_800_000_000.0
-
-        def advance(self, seconds):
-            self.t += seconds
-
-    c = Clock()
-    monkeypatch.setattr(presence, "now", lambda: c.t)
-    return c
+    return PinnedClock(1_800_000_000.0).pin(monkeypatch, presence, "now")
 
 
 @pytest.fixture

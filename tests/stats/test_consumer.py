@@ -143,16 +143,9 @@ async def test_a_bad_subscribe_does_not_subscribe(master_stage, connect):
 def frame_clock(monkeypatch):
     """The frame budget's clock, pinned and advanced by hand."""
     from stats import consumers
+    from tests.conftest import PinnedClock
 
-    class Clock:
-        t = 1_000.0
-
-        def advance(self, seconds):
-            self.t += seconds
-
-    pinned = Clock()
-    monkeypatch.setattr(consumers, "clock", lambda: pinned.t)
-    return pinned
+    return PinnedClock(1_000.0).pin(monkeypatch, consumers, "clock")
 
 
 async def test_a_flood_of_frames_is_closed_with_policy_violation(settings, connect, frame_clock):
