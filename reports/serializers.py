@@ -1,12 +1,11 @@
 from rest_framework import serializers
 
 from ivsproject.api.fields import QueryIntegerField
-from stages.serializers import RoomIdField
+from stages.serializers import PageQuerySerializer, RoomIdField
 
 
-class BroadcastListQuerySerializer(serializers.Serializer):
+class BroadcastListQuerySerializer(PageQuerySerializer):
     roomId = RoomIdField(help_text="one room's broadcasts; absent or empty: every room's")
-    nextToken = serializers.CharField(required=False, allow_blank=True, max_length=512)
     limit = QueryIntegerField(required=False, min_value=1, max_value=100, default=20)
 
 

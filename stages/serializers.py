@@ -80,9 +80,15 @@ class RoomQuerySerializer(serializers.Serializer):
     roomId = RoomIdField()
 
 
-class StageListQuerySerializer(RoomQuerySerializer):
+class PageQuerySerializer(serializers.Serializer):
+    """A page of a list: `limit` items after the opaque `nextToken` of the page before."""
+
     nextToken = serializers.CharField(required=False, allow_blank=True, max_length=512)
     limit = QueryIntegerField(required=False, min_value=1, max_value=100, default=100)
+
+
+class StageListQuerySerializer(RoomQuerySerializer, PageQuerySerializer):
+    pass
 
 
 class StageListItemSerializer(serializers.Serializer):
@@ -134,9 +140,8 @@ class RoomCreateSerializer(serializers.Serializer):
     tags = TagsField(required=False)
 
 
-class RoomListQuerySerializer(serializers.Serializer):
-    nextToken = serializers.CharField(required=False, allow_blank=True, max_length=512)
-    limit = QueryIntegerField(required=False, min_value=1, max_value=100, default=100)
+class RoomListQuerySerializer(PageQuerySerializer):
+    pass
 
 
 class RoomSummarySerializer(serializers.Serializer):
