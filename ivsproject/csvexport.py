@@ -31,15 +31,19 @@ def safe_cell(value: Any) -> str:
     return text
 
 
-def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
-    """The CSV text, one line at a time: the header, then each row with its cells guarded."""
+def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Any]], *, bom: bool = False) -> Iterator[str]:
+    """The CSV text, one line at a time: the header, then each row with its cells guarded. `bom`
+    starts it with a byte-order mark, so spreadsheet programs read it as UTF-8 (userIds and room
+    names are often Chinese); csv readers given utf-8-sig skip it."""
     writer = csv.writer(_Echo())
-    yield writer.writerow(header)
+    yield ("\ufeff" if bom else "") + writer.writerow(header)
     for row in rows:
         yield writer.writerow([safe_cell(cell) for cell in row])
 
 
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv; charset=utf-8")
+def csv_response(
+    filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *, bom: bool = False
+) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(csv_lines(header, rows, bom=bom), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

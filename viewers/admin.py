@@ -3,7 +3,6 @@ filtered list and the Disconnect action. Every text an operator reads is marked 
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path
 from django.utils import timezone
@@ -19,30 +18,14 @@ from django.utils.translation import gettext_lazy as _
 
 from ivsproject.api.envelope import iso
 from ivsproject.api.exceptions import ApiError
+from ivsproject.csvexport import csv_response
 from stages.admin import RoomFilter
 from viewers.lifecycle import viewer_disconnect
 from viewers.models import ViewerSession
 from viewers.selectors import localized_duration
 
 CSV_COLUMNS = ["userId", "stageArn", "roomId", "joinedAt", "leftAt", "watchSeconds", "leaveReason"]
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such a cell
-# is written with a leading apostrophe, which makes it text. userIds are chosen by the product's
-# users, so one could be `=HYPERLINK(...)`.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CSV_CHUNK = 2000
-
-
-def csv_cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-class _Echo:
-    """csv.writer writes into this and gets the line back, so each row can be yielded as it is made."""
-
-    def write(self, value: str) -> str:
-        return value
 
 
 class ActiveFilter(admin.SimpleListFilter):
@@ -132,22 +115,17 @@ class ViewerSessionAdmin(admin.ModelAdmin):
         rows = changelist.get_queryset(request).values_list(
             "user_id", "stage__arn", "stage__room_id", "joined_at", "left_at", "watched_seconds", "leave_reason"
         )
-        response = StreamingHttpResponse(self._csv_lines(rows.iterator(chunk_size=_CSV_CHUNK)), content_type="text/csv")
-        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        response["Content-Disposition"] = f'attachment; filename="viewer-sessions-{stamp}.csv"'
-        return response
-
-    @staticmethod
-    def _csv_lines(rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
-        writer = csv.writer(_Echo())
         now = timezone.now()
-        # A byte-order mark: spreadsheet programs then read the file as UTF-8 (userIds and room
-        # names are often Chinese); csv readers given utf-8-sig skip it.
-        yield "\ufeff" + writer.writerow(CSV_COLUMNS)
-        for user_id, arn, room_id, joined_at, left_at, watched, reason in rows:
-            seconds = watched if left_at is not None else max((now - joined_at).total_seconds(), 0.0)
-            cells = [user_id, arn, room_id, _iso(joined_at), _iso(left_at), int(seconds), reason]
-            yield writer.writerow([csv_cell(cell) for cell in cells])
+        stamp = now.strftime("%Y%m%d-%H%M%S")
+        return csv_response(
+            f"viewer-sessions-{stamp}.csv", CSV_COLUMNS, _csv_rows(rows.iterator(chunk_size=_CSV_CHUNK), now), bom=True
+        )
+
+
+def _csv_rows(rows: Iterator[tuple[Any, ...]], now: datetime) -> Iterator[list[Any]]:
+    for user_id, arn, room_id, joined_at, left_at, watched, reason in rows:
+        seconds = watched if left_at is not None else max((now - joined_at).total_seconds(), 0.0)
+        yield [user_id, arn, room_id, _iso(joined_at), _iso(left_at), int(seconds), reason]
 
 
 def _iso(value: datetime | None) -> str:
