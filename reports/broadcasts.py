@@ -116,10 +116,11 @@ def sample(*, at: datetime | None = None) -> dict[str, Any]:
     live_rooms = {r["roomId"]: int(r["totalViewers"]) for r in rooms if r["isPublisherLive"]}
     sampled = opened = ended = 0
     slot = _slot(at)
+    # One read for every room's live broadcast, rather than one per room.
+    had_live = set(Broadcast.objects.filter(ended_at__isnull=True).values_list("room_id", flat=True))
     for room_id, viewers in live_rooms.items():
-        before = Broadcast.objects.filter(room_id=room_id, ended_at__isnull=True).exists()
         broadcast = went_live(room_id, at=at)
-        opened += not before
+        opened += room_id not in had_live
         try:
             with transaction.atomic():
                 BroadcastSample.objects.create(broadcast=broadcast, at=slot, viewers=viewers)
