@@ -109,21 +109,28 @@ def test_remove_expired_removes_only_the_still_silent(api, master_stage, clock):
     assert seated(master_stage, "racer")
 
 
-def test_cleanup_racing_a_heartbeat_keeps_the_racer_seated(api, master_stage, clock, monkeypatch):
-    join(api, "silent")
-    arn = join(api, "racer")
-    clock.advance(TIMEOUT + 5)
+def race_a_heartbeat_into_the_sweep(monkeypatch, api, arn: str) -> list[list[str]]:
+    """The viewer "racer" heartbeats after the next sweep read its list of expired viewers and
+    before it removes them; returns [the users that read found] once the sweep ran."""
     real_expired = presence.expired
-    raced = []
+    raced: list[list[str]] = []
 
     def expired_then_heartbeat(**kwargs):
         entries = real_expired(**kwargs)
         if not raced:
             raced.append([u for u, _ in entries])
-            heartbeat(api, "racer", arn)  # after the sweep read the list, before it removes
+            heartbeat(api, "racer", arn)
         return entries
 
     monkeypatch.setattr(presence, "expired", expired_then_heartbeat)
+    return raced
+
+
+def test_cleanup_racing_a_heartbeat_keeps_the_racer_seated(api, master_stage, clock, monkeypatch):
+    join(api, "silent")
+    arn = join(api, "racer")
+    clock.advance(TIMEOUT + 5)
+    raced = race_a_heartbeat_into_the_sweep(monkeypatch, api, arn)
     report = viewers_cleanup()
     assert sorted(raced[0]) == ["racer", "silent"]
     assert report.expired == 1
@@ -135,17 +142,7 @@ def test_cleanup_racing_a_heartbeat_keeps_the_racer_seated(api, master_stage, cl
 def test_cleanup_racing_a_heartbeat_keeps_the_racers_watch_time_running(api, master_stage, clock, monkeypatch):
     arn = join(api, "racer")
     clock.advance(TIMEOUT + 5)
-    real_expired = presence.expired
-    raced = []
-
-    def expired_then_heartbeat(**kwargs):
-        entries = real_expired(**kwargs)
-        if not raced:
-            raced.append(True)
-            heartbeat(api, "racer", arn)
-        return entries
-
-    monkeypatch.setattr(presence, "expired", expired_then_heartbeat)
+    race_a_heartbeat_into_the_sweep(monkeypatch, api, arn)
     viewers_cleanup()
     clock.advance(30)
     heartbeat(api, "racer", arn)
