@@ -89,15 +89,17 @@ def raise_peaks(totals: dict[str, int], *, at: datetime) -> int:
     """Raise each live broadcast's peak to its room's count when higher (the first count seen sets
     it). One read for every live broadcast, a write only where the peak moves. Returns the writes."""
     raised = 0
-    for broadcast_id, room_id, peak, peak_at in Broadcast.objects.filter(
+    for broadcast_id, room_id, started_at, peak, peak_at in Broadcast.objects.filter(
         ended_at__isnull=True, room_id__in=list(totals)
-    ).values_list("pk", "room_id", "peak_viewers", "peak_at"):
+    ).values_list("pk", "room_id", "started_at", "peak_viewers", "peak_at"):
         viewers = int(totals[room_id])
         if peak_at is not None and viewers <= peak:
             continue
+        # A push that read the counts just before the host's broadcast was opened (the flag is
+        # written first, the broadcast opened by its signal) is a count of this show's first moment.
         raised += Broadcast.objects.filter(
             Q(peak_at__isnull=True) | Q(peak_viewers__lt=viewers), pk=broadcast_id
-        ).update(peak_viewers=viewers, peak_at=at)
+        ).update(peak_viewers=viewers, peak_at=max(at, started_at))
     return raised
 
 

@@ -185,6 +185,21 @@ def test_the_peak_is_the_highest_count_at_any_push_not_only_at_samples(api, host
     assert data["broadcast"]["peakAt"] == peak_time
 
 
+def test_a_push_that_read_the_counts_before_the_broadcast_opened_is_never_before_its_start(api, host, clock):
+    """The flag is written before the broadcast is opened: a push that read the counts in between
+    reports a time a moment before the broadcast's start; the peak is then at the start."""
+    from stats.broadcast import stats_broadcast
+    from stats.signals import stats_pushed
+
+    host(True)
+    join(api, "v")
+    stats_pushed.send(sender=stats_broadcast, totals={"default": 1}, at=clock.t - 0.02)
+
+    [summary] = broadcasts(api)["broadcasts"]
+    assert summary["peakViewers"] == 1
+    assert summary["peakAt"] == summary["startedAt"]
+
+
 def test_sampling_repairs_a_lost_live_signal_and_a_lost_offline_one(api, master_stage, clock):
     """The host-live flag changed in Redis without any receiver hearing of it (a process died
     between the two): the next sample opens the broadcast, and ends it once the flag is off."""
