@@ -25,10 +25,15 @@ SESSION_COLUMNS = ("userId", "stageArn", "joinedAt", "leftAt", "watchSeconds", "
 
 
 def _broadcast_or_404(broadcast_id: str) -> Broadcast:
-    try:
-        return selectors.broadcast_or_404(broadcast_id)
-    except ApiError:
-        raise Http404(broadcast_id[:100]) from None
+    """The admin's own links quote the key (its "_" becomes "_5F"), but an operator may paste an id
+    from the API as it is, and unquoting that would misread some ids: the "_24" of "bc_24…" reads as
+    "$". The quoted form never has the id's shape, so the id as given is tried first."""
+    for candidate in dict.fromkeys((broadcast_id, unquote(broadcast_id))):
+        try:
+            return selectors.broadcast_or_404(candidate)
+        except ApiError:
+            continue
+    raise Http404(broadcast_id[:100])
 
 
 class LiveFilter(admin.SimpleListFilter):
@@ -85,7 +90,7 @@ class BroadcastAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        broadcast = _broadcast_or_404(unquote(object_id))  # the admin quotes primary keys in its links
+        broadcast = _broadcast_or_404(object_id)
         if not self.has_view_permission(request, broadcast):
             raise PermissionDenied
         at = now()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
@@ -74,6 +76,28 @@ def test_admin_detail_shows_the_summary_and_one_chart_point_per_sample(staff_cli
     # The highest sample (3 viewers) is the highest point: the smallest y on the SVG.
     ys = [float(p.split(",")[1]) for p in points]
     assert ys.index(min(ys)) == 1
+
+
+@pytest.fixture(
+    # After "bc_", two digits that are also the admin's quoting of "$", '"', "&" and "@", then others.
+    params=["245bf08a998a725a", "2200000000000000", "26ffffffffffffff", "40a0a0a0a0a0a0a0", "5f5f5f5f5f5f5f5f"]
+)
+def next_broadcast_id(request, monkeypatch):
+    """Record ids are random; this makes the next one an id the admin's unquoting would misread."""
+    monkeypatch.setattr("reports.models.secrets", SimpleNamespace(token_hex=lambda nbytes: request.param))
+    return "bc_" + request.param
+
+
+def test_admin_detail_opens_by_the_api_id_and_by_the_admin_link(staff_client, next_broadcast_id, show):
+    assert show["broadcastId"] == next_broadcast_id
+    listed = staff_client.get("/admin/reports/broadcast/").content.decode()
+    admin_link = next(href for href in re.findall(r'href="([^"]+/change/)"', listed) if "/reports/broadcast/" in href)
+
+    for url in (f"/admin/reports/broadcast/{next_broadcast_id}/change/", admin_link):
+        response = staff_client.get(url)
+        assert response.status_code == 200, url
+        assert response.context["broadcast"].broadcast_id == next_broadcast_id
+    assert staff_client.get(f"/admin/reports/broadcast/{next_broadcast_id}/sessions.csv").status_code == 200
 
 
 def test_admin_unknown_broadcast_is_404_not_500(staff_client, master_stage):
