@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -118,4 +118,11 @@ class BroadcastAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, broadcast):
             raise PermissionDenied
         rows = ([row[c] for c in SESSION_COLUMNS] for row in selectors.session_rows(broadcast))
-        return csv_response(f"{broadcast.broadcast_id}-sessions.csv", SESSION_COLUMNS, rows)
+        # With a byte-order mark, like the sessions list's export: spreadsheets then read the
+        # zh-Hant and other non-ASCII user ids as UTF-8.
+        return csv_response(f"{broadcast.broadcast_id}-sessions.csv", SESSION_COLUMNS, rows, bom=True)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
+        # Django's own view unquotes the id it is given; hand it the quoted form of the one found.
+        broadcast = _broadcast_or_404(object_id)
+        return super().history_view(request, quote(broadcast.pk), extra_context)

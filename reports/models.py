@@ -64,8 +64,8 @@ class Broadcast(models.Model):
 
 
 class BroadcastSample(models.Model):
-    """Viewers of the broadcast's room at one sampling slot (one row per slot, however many beats
-    or workers took the sample)."""
+    """Viewers of the broadcast's room when a sampling pass counted them (one row per interval,
+    however many beats or workers took the sample)."""
 
     broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="samples")
     at = models.DateTimeField(_("時間"))

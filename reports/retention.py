@@ -3,17 +3,23 @@
 Each batch is one short DELETE by primary key, in its own transaction, so the purge never holds
 locks on the sessions table for long while viewers keep joining and leaving. Only closed sessions
 are purged; a broadcast goes with its samples once it ended before the cut-off.
+
+A broadcast that stays may have sessions older than the cut-off (a show across it, a 24/7 room).
+Its figures are kept on its row first where they can no longer change; where they still can (live,
+or ended within the merge window), the sessions it overlaps stay until it is final, so a report
+never shrinks while the show it describes is kept.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Model, QuerySet
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 
+from reports import selectors
 from reports.broadcasts import now
 from reports.models import Broadcast, BroadcastSample
 from viewers.models import ViewerSession
@@ -26,7 +32,10 @@ Progress = Callable[[str, int], None]
 
 
 def cutoff(*, days: int | None = None, at: datetime | None = None) -> datetime:
-    return (at or now()) - timedelta(days=settings.REPORT_RETENTION_DAYS if days is None else days)
+    try:
+        return (at or now()) - timedelta(days=settings.REPORT_RETENTION_DAYS if days is None else days)
+    except OverflowError:  # a retention longer than the calendar: nothing is old enough
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _delete_in_batches(queryset: QuerySet[Model], *, what: str, batch: int, progress: Progress | None) -> int:
@@ -44,9 +53,16 @@ def _delete_in_batches(queryset: QuerySet[Model], *, what: str, batch: int, prog
 
 def purge(*, days: int | None = None, batch: int = BATCH, progress: Progress | None = None) -> dict[str, object]:
     """Delete closed sessions, samples and broadcasts older than the retention; returns the counts."""
-    before = cutoff(days=days)
+    at = now()
+    before = cutoff(days=days, at=at)
+    kept = Broadcast.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gte=before), started_at__lt=before)
+    for broadcast in kept.filter(final_unique_viewers__isnull=True):
+        selectors.summary(broadcast, at)  # keeps the figures on the row once they are final
+    still_counting = kept.filter(
+        final_unique_viewers__isnull=True, room_id=OuterRef("stage__room_id"), started_at__lt=OuterRef("left_at")
+    )
     sessions = _delete_in_batches(
-        ViewerSession.objects.filter(left_at__isnull=False, left_at__lt=before),
+        ViewerSession.objects.filter(left_at__isnull=False, left_at__lt=before).exclude(Exists(still_counting)),
         what="sessions",
         batch=batch,
         progress=progress,

@@ -75,10 +75,13 @@ def _audience(broadcast: Broadcast, at: datetime) -> tuple[int, float]:
     """(unique viewers, watch seconds inside the window); kept on the row once they can't change."""
     if broadcast.final_unique_viewers is not None and broadcast.final_watch_seconds is not None:
         return broadcast.final_unique_viewers, broadcast.final_watch_seconds
+    # Whether the figures are final is read before they are summed: a session closed in between
+    # (by the cleanup, dated at its last heartbeat) would otherwise be kept as if open to `at`.
+    final = _is_final(broadcast, at)
     totals = sessions_in(broadcast, at).aggregate(unique=Count("user_id", distinct=True), watched=Sum("inside"))
     unique = int(totals["unique"] or 0)
     watched = max(totals["watched"].total_seconds(), 0.0) if totals["watched"] is not None else 0.0
-    if _is_final(broadcast, at):
+    if final:
         Broadcast.objects.filter(pk=broadcast.pk).update(final_unique_viewers=unique, final_watch_seconds=watched)
         broadcast.final_unique_viewers, broadcast.final_watch_seconds = unique, watched
     return unique, watched

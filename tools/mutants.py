@@ -317,8 +317,8 @@ MUTANTS = [
     Mutant(
         "reports-lost-offline-ends-now",
         "reports/broadcasts.py",
-        "went_offline(stale.room_id, at=min(stale.last_live_at, at))",
-        "went_offline(stale.room_id, at=at)",
+        "_end(stale, at=min(stale.last_live_at, at), last_live_at=stale.last_live_at)",
+        "_end(stale, at=at, last_live_at=stale.last_live_at)",
         REPORTS,
     ),
 ]

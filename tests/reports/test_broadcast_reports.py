@@ -292,3 +292,73 @@ def test_reports_need_the_api_key(client, master_stage):
     response = client.get("/api/reports/broadcasts")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_a_sample_is_dated_when_it_was_counted_never_before_the_show(api, host, clock, settings):
+    settings.REPORT_SAMPLE_SECONDS = 60
+    clock.t = 1_800_000_045.0  # the show starts 45 s into a minute
+    host(True)
+    join(api, "early")
+    clock.advance(5)
+    report_tasks.sample_broadcasts()
+
+    data = detail(api, broadcasts(api)["broadcasts"][0]["broadcastId"])
+
+    [point] = data["series"]
+    assert epoch(point["t"]) == 1_800_000_050.0 >= epoch(data["broadcast"]["startedAt"])
+    assert point["t"] == data["broadcast"]["peakAt"]  # the peak and its point, on one clock
+
+
+def test_a_beat_near_an_interval_boundary_neither_drops_nor_doubles_a_sample(api, host, clock, settings):
+    settings.REPORT_SAMPLE_SECONDS = 60
+    clock.t = 1_800_000_000.0
+    host(True)
+    times = []
+    # Beat's runs land a few ms either side of each minute; a retried task comes 5 s after one.
+    for at, retried in ((0.05, False), (59.98, True), (120.04, False), (179.97, False)):
+        clock.t = 1_800_000_000.0 + at
+        report_tasks.sample_broadcasts()
+        times.append(clock.t)
+        if retried:
+            clock.advance(5)
+            report_tasks.sample_broadcasts()
+
+    data = detail(api, broadcasts(api)["broadcasts"][0]["broadcastId"])
+
+    assert [epoch(p["t"]) for p in data["series"]] == pytest.approx(times, abs=0.001)
+
+
+def test_a_pass_that_saw_the_host_live_just_before_the_end_does_not_reopen_the_show(api, host, clock):
+    from reports import broadcasts as reports_broadcasts
+
+    host(True)
+    clock.advance(60)
+    host(False)
+    [ended] = broadcasts(api)["broadcasts"]
+
+    # A sampling pass that read the flags half a second before the host went off.
+    reports_broadcasts.went_live("default", at=datetime.fromtimestamp(clock.t - 0.5, tz=UTC))
+
+    assert broadcasts(api)["broadcasts"] == [ended]
+
+
+def test_a_show_reopened_after_its_figures_were_kept_counts_its_new_viewers(api, host, clock):
+    host(True)
+    arn = join(api, "first")
+    clock.advance(60)
+    leave(api, "first", arn)
+    host(False)
+    off_at = clock.t
+    clock.advance(130)  # past the merge window: the figures are final and kept on the row
+    [kept] = broadcasts(api)["broadcasts"]
+    assert kept["uniqueViewers"] == 1
+
+    # The host is back 100 s after going off, as the clock of the process that saw it reads.
+    clock.t = off_at + 100
+    host(True)
+    join(api, "second")
+    clock.advance(30)
+
+    [reopened] = broadcasts(api)["broadcasts"]
+    assert reopened["broadcastId"] == kept["broadcastId"] and reopened["endedAt"] is None
+    assert reopened["uniqueViewers"] == 2

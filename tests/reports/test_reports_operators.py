@@ -98,6 +98,7 @@ def test_admin_detail_opens_by_the_api_id_and_by_the_admin_link(staff_client, ne
         assert response.status_code == 200, url
         assert response.context["broadcast"].broadcast_id == next_broadcast_id
     assert staff_client.get(f"/admin/reports/broadcast/{next_broadcast_id}/sessions.csv").status_code == 200
+    assert staff_client.get(f"/admin/reports/broadcast/{next_broadcast_id}/history/").status_code == 200
 
 
 def test_admin_unknown_broadcast_is_404_not_500(staff_client, master_stage):
@@ -116,7 +117,9 @@ def test_csv_export_of_the_broadcasts_sessions_adds_up_to_the_summary(staff_clie
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    content = b"".join(response.streaming_content)
+    assert content.startswith("\ufeff".encode())  # spreadsheets read it as UTF-8
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert list(rows[0]) == ["userId", "stageArn", "joinedAt", "leftAt", "watchSeconds", "leaveReason"]
     assert sorted(r["userId"] for r in rows) == ["'=cmd", "alice", "bob"]  # a formula never reaches a sheet
     assert int(sum(float(r["watchSeconds"]) for r in rows)) == show["totalWatchSeconds"] == 120 + 120 + 90
@@ -189,3 +192,32 @@ def test_retention_keeps_a_live_broadcast_however_old(api, host, clock, settings
     [live] = Broadcast.objects.all()
     assert live.ended_at is None and live.started_at == started
     assert timedelta(days=3) <= datetime.fromtimestamp(clock.t, tz=UTC) - live.started_at
+
+
+def test_retention_keeps_the_sessions_of_a_show_it_keeps_until_its_figures_are_final(api, host, clock, settings):
+    settings.REPORT_RETENTION_DAYS = 1
+    host(True)
+    arn = join(api, "early")
+    clock.advance(60)
+    assert api.post("/api/viewer/leave", {"userId": "early", "stageArn": arn}).status_code == 200
+    clock.advance(2 * 86400)  # a 24/7 room: still live two days on, the session older than the cut-off
+
+    assert report_tasks.purge_reports()["sessions"] == 0
+    [live] = api.get("/api/reports/broadcasts").json()["data"]["broadcasts"]
+    assert (live["uniqueViewers"], live["totalWatchSeconds"]) == (1, 60)
+
+    host(False)
+    clock.advance(180)  # past the merge window: the figures can no longer change
+    assert report_tasks.purge_reports()["sessions"] == 1
+    [ended] = api.get("/api/reports/broadcasts").json()["data"]["broadcasts"]
+    assert (ended["uniqueViewers"], ended["totalWatchSeconds"]) == (1, 60)
+    assert not ViewerSession.objects.exists()
+
+
+@pytest.mark.parametrize("days", ["1000000", str(10**12)])
+def test_a_retention_longer_than_the_calendar_purges_nothing(show, days, capsys):
+    call_command("purge_reports", "--days", days, "--json")
+
+    result = json.loads(capsys.readouterr().out)
+    assert (result["sessions"], result["samples"], result["broadcasts"]) == (0, 0, 0)
+    assert Broadcast.objects.count() == 1
