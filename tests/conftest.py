@@ -1,4 +1,5 @@
 import pytest
+from django.utils import translation
 from moto import mock_aws
 
 from ivsproject.redis import get_redis
@@ -26,6 +27,15 @@ def _fast_ivs(settings, monkeypatch):
     reset_client()
     yield
     reset_client()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Start every test in the default language: Django keeps the last activated language in the
+    thread, so an English request would otherwise colour the next test's messages."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -31,7 +31,9 @@ from viewers import sessions as viewer_sessions  # noqa: E402
 from viewers import tasks as viewer_tasks  # noqa: E402
 from viewers.models import ViewerSession  # noqa: E402
 
-LOCK_TTL = 8  # long enough for the test to look (each subprocess takes ~2 s to start), short enough to wait
+# Long enough for the test to look (two subprocesses of ~2 s each, more on a loaded machine),
+# short enough to wait out.
+LOCK_TTL = 20
 SILENT_FOR = 600.0  # seeded viewers last heartbeated this long ago
 WATCHED = 60.0  # …after watching this long
 

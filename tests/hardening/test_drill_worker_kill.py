@@ -21,7 +21,7 @@ from tests.processes import ROOT
 
 pytestmark = pytest.mark.slow
 
-LOCK_TTL = 8  # drill_worker.LOCK_TTL
+LOCK_TTL = 20  # drill_worker.LOCK_TTL
 VIEWERS = 40
 KILL_AFTER = 15
 

@@ -41,7 +41,10 @@ class TableLock:
     def waiting(self):
         """How many connections wait for a lock (pg_stat_activity, read afresh)."""
         with psycopg.connect(**connection.get_connection_params(), autocommit=True) as watcher:
-            return watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()[0]
+            waiting = (
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            return watcher.execute(waiting).fetchone()[0]
 
     def release(self):
         self.other.execute("COMMIT")
