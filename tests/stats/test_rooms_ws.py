@@ -63,7 +63,9 @@ async def push() -> dict:
 
 
 async def frames_until_quiet(communicator: WebsocketCommunicator) -> list[dict]:
-    frames = []
+    """The frames of one push: the first however late a loaded machine delivers it, then every
+    other until none comes for 0.3 s (one push's frames are sent together)."""
+    frames = [await communicator.receive_json_from(timeout=5)]
     while not await communicator.receive_nothing(timeout=0.3):
         frames.append(await communicator.receive_json_from())
     return frames
