@@ -321,6 +321,34 @@ MUTANTS = [
         "_end(stale, at=at, last_live_at=stale.last_live_at)",
         REPORTS,
     ),
+    Mutant(
+        "reports-pass-reopens-an-ended-show",
+        "reports/broadcasts.py",
+        "if recent is not None and recent.ended_at is not None and recent.ended_at >= at:",
+        "if False:",
+        REPORTS,
+    ),
+    Mutant(
+        "reports-reopen-keeps-final-figures",
+        "reports/broadcasts.py",
+        "                        final_unique_viewers=None,\n                        final_watch_seconds=None,\n",
+        "",
+        REPORTS,
+    ),
+    Mutant(
+        "reports-sample-per-exact-time",
+        "reports/broadcasts.py",
+        "at__gt=at - half, at__lt=at + half",
+        "at=at",
+        REPORTS,
+    ),
+    Mutant(
+        "reports-purge-sessions-of-kept-shows",
+        "reports/retention.py",
+        ".exclude(Exists(still_counting))",
+        "",
+        REPORTS,
+    ),
 ]
 
 
