@@ -1,8 +1,8 @@
 """`make run-prod`: the production topology (Procfile) on this machine's PostgreSQL and Redis.
 
-    nginx   deploy/nginx.conf, the only public port      HTTP and /ws on PORT (default 8000)
-    web     granian (WSGI), one worker per core          internal, WEB_PORT (default 8100)
-    ws, ws2 daphne, one per core, WebSockets only        internal, WS_PORT, WS2_PORT (8101, 8102)
+    nginx   deploy/nginx.conf, the only public port      HTTP and /ws on HOST:PORT (127.0.0.1:8000)
+    web     granian (WSGI), one worker per core          127.0.0.1:WEB_PORT (default 8100)
+    ws, ws2 daphne, one per core, WebSockets only        127.0.0.1:WS_PORT, WS2_PORT (8101, 8102)
     worker  celery worker                                autoscale, cleanup, stats pushes
     beat    celery beat (exactly one)
 
@@ -13,6 +13,10 @@ reused; anything already set in the environment wins. nginx runs from deploy/ngi
 runs it (rendered into var/nginx/ by deploy/nginx_conf.py, TRUSTED_PROXY_COUNT=1); when it is
 missing and this runs as root with apt-get, the Debian package is installed. Ctrl-C stops every
 process.
+
+HOST is nginx's address only. The app servers always bind the loopback interface, whatever HOST
+says: reached directly they would skip nginx's buffering and header filtering, and with
+TRUSTED_PROXY_COUNT=1 a caller could name its own address in X-Forwarded-For.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from deploy import nginx_conf  # noqa: E402
 
 VAR = ROOT / "var"
 SECRETS_FILE = VAR / "run-prod.env"
+INTERNAL_HOST = "127.0.0.1"
 
 DEFAULTS = {
     "ENVIRONMENT": "production",
@@ -108,12 +113,11 @@ def ensure_nginx() -> str:
 def start_nginx(env: dict[str, str]) -> subprocess.Popen:
     binary = ensure_nginx()
     prefix = VAR / "nginx"
-    internal = env["HOST"] if env["HOST"] not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
     config = nginx_conf.write(
         f"{env['HOST']}:{env['PORT']}",
         {
-            "ivs_http": [f"{internal}:{env['WEB_PORT']}"],
-            "ivs_ws": [f"{internal}:{env['WS_PORT']}", f"{internal}:{env['WS2_PORT']}"],
+            "ivs_http": [f"{INTERNAL_HOST}:{env['WEB_PORT']}"],
+            "ivs_ws": [f"{INTERNAL_HOST}:{env['WS_PORT']}", f"{INTERNAL_HOST}:{env['WS2_PORT']}"],
         },
         prefix,
     )
@@ -177,7 +181,8 @@ def main() -> int:
         flush=True,
     )
     procfile = str(ROOT / "Procfile")
-    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "-f", procfile, "start"], env=env, cwd=ROOT)
+    apps = {**env, "HOST": INTERNAL_HOST}  # the Procfile's bind address: behind nginx only
+    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "-f", procfile, "start"], env=apps, cwd=ROOT)
     try:
         return honcho.wait()
     except KeyboardInterrupt:

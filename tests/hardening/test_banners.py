@@ -1,5 +1,6 @@
 """No secret in a start-up banner: `make run` and `make run-prod` print where the API key is, never
-a configured key, and no store password. Terminals are shared, scrolled back and recorded."""
+a configured key, and no store password. Terminals are shared, scrolled back and recorded. And
+`make run-prod` on a public address exposes nginx only."""
 
 from __future__ import annotations
 
@@ -93,14 +94,16 @@ class Finished:
 @pytest.fixture
 def run_prod(tmp_path, monkeypatch):
     """deploy/run_prod.py's main(), on a scratch project root, its processes never started: the
-    database check, the manage.py steps and nginx are no-ops, honcho exits at once."""
+    database check and the manage.py steps are no-ops, nginx's configuration is written under the
+    scratch root but nginx is not run, honcho exits at once."""
     module = importlib.import_module("deploy.run_prod")
     monkeypatch.setattr(module, "ROOT", tmp_path)
     monkeypatch.setattr(module, "VAR", tmp_path / "var")
     monkeypatch.setattr(module, "SECRETS_FILE", tmp_path / "var" / "run-prod.env")
     monkeypatch.setattr(module, "ensure_database", lambda url: None)
     monkeypatch.setattr(module, "manage", lambda *args, env: None)
-    monkeypatch.setattr(module, "start_nginx", lambda env: Finished(), raising=False)
+    monkeypatch.setattr(module, "ensure_nginx", lambda: "nginx")  # nginx's config written, never run
+    monkeypatch.setattr(module.subprocess, "run", lambda *args, **kwargs: None)
     monkeypatch.setattr(module.subprocess, "Popen", lambda *args, **kwargs: Finished())
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prometheus"))
     monkeypatch.setenv("DATABASE_URL", DATABASE_URL)
@@ -135,3 +138,27 @@ def test_make_run_prod_with_secrets_from_the_environment_prints_none(run_prod, c
 
     assert_no_secret(output, secret_values(SECRETS) + generated_secrets(run_prod) + PASSWORDS)
     assert "x-api-key: API_SECRET_KEY in the environment (not printed)" in output
+
+
+def test_make_run_prod_on_a_public_address_keeps_the_app_servers_behind_nginx(run_prod, monkeypatch):
+    """HOST=0.0.0.0 is nginx's listen address; granian and daphne still bind the loopback
+    interface, so nobody reaches them without nginx's buffering and header filtering, nor names
+    its own address in X-Forwarded-For (which TRUSTED_PROXY_COUNT=1 trusts)."""
+    started: list[tuple[list[str], dict[str, str]]] = []
+
+    def popen(args, **kwargs):
+        started.append(([str(arg) for arg in args], dict(kwargs.get("env") or {})))
+        return Finished()
+
+    monkeypatch.setattr(run_prod.subprocess, "Popen", popen)
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("PORT", "8443")
+
+    assert run_prod.main() == 0
+
+    nginx_conf = (run_prod.VAR / "nginx" / "nginx.conf").read_text()
+    assert re.findall(r"^\s*listen\s+([^;]+);", nginx_conf, re.MULTILINE) == ["0.0.0.0:8443"]
+    servers = re.findall(r"^\s*server\s+([^;\s]+);", nginx_conf, re.MULTILINE)
+    assert servers == ["127.0.0.1:8100", "127.0.0.1:8101", "127.0.0.1:8102"]
+    [honcho_env] = [env for args, env in started if "honcho" in args]
+    assert honcho_env["HOST"] == "127.0.0.1"  # the Procfile's --host / -b for granian and daphne
