@@ -15,7 +15,7 @@ from ivsproject.api.authentication import match_secret
 from ivsproject.api.envelope import ok
 from ivsproject.api.exceptions import Forbidden
 from ivsproject.api.schema import envelope_responses
-from ivsproject.redis import get_redis, key
+from ivsproject.redis import LuaScript, get_redis, key
 from stages import events
 from stages.selectors import room_param
 from stages.serializers import RoomQuerySerializer
@@ -101,6 +101,16 @@ def _events_failures_ticket(request: Request) -> throttling.RateTicket | None:
     return throttling.RateTicket(key=key("ivs-events", "failures", window, digest), window=window, limit=limit)
 
 
+# A right secret gives its number back, unless the window's counter has already expired (a DECR
+# then would leave a key at -1 with no expiry).
+_GIVE_BACK = LuaScript(
+    """
+if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end
+return 0
+"""
+)
+
+
 class HasEventsSecret(BasePermission):
     """`x-ivs-events-secret` = IVS_EVENTS_SECRET (constant time); the endpoint is off (403) unset.
 
@@ -108,30 +118,37 @@ class HasEventsSecret(BasePermission):
     so guessing the secret is limited on its own: after IVS_EVENTS_MAX_FAILURES refused secrets
     from one client address in a window, every request from that address is 429 until the window
     ends — the secret is not even compared, or a 429 for wrong and a 200 for right would let the
-    guessing go on. Only failures count, so the right secret is never limited from an address that
-    did not guess. If Redis is down the secret is checked as before (fail open, logged): a wrong
+    guessing go on. If Redis is down the secret is checked as before (fail open, logged): a wrong
     one is still refused.
+
+    Count first, then compare (as the admin login does): each attempt takes its number with one
+    INCR before its secret is compared, and only a number within the limit is compared; a right
+    secret gives its number back at once. Reading the count and adding to it after a wrong secret
+    would let a burst of concurrent guesses all read "under the limit" and all be compared. So
+    only failures stay counted, and an address that never guessed is refused only if more than
+    the limit of its requests sit, at the same moment, between taking their number and giving it
+    back (two Redis round trips); EventBridge retries a 429 with backoff, so even that delays the
+    news and never loses it.
     """
 
     def has_permission(self, request: Request, view: object) -> bool:
         ticket = _events_failures_ticket(request)
-        failures = self._failures(ticket, increment=False)
-        if ticket is not None and failures is not None:
-            throttling.enforce(ticket, failures + 1)  # this attempt would be one past the limit
+        attempt = self._take_number(ticket)
+        if ticket is not None and attempt is not None:
+            throttling.enforce(ticket, attempt)
         given = request.META.get("HTTP_X_IVS_EVENTS_SECRET", "")
         if not settings.IVS_EVENTS_SECRET or not given or match_secret(given, [settings.IVS_EVENTS_SECRET]) is None:
-            self._failures(ticket, increment=True)
             raise Forbidden()
+        if ticket is not None and attempt is not None:
+            self._give_back(ticket)
         return True
 
     @staticmethod
-    def _failures(ticket: throttling.RateTicket | None, *, increment: bool) -> int | None:
+    def _take_number(ticket: throttling.RateTicket | None) -> int | None:
         if ticket is None:
             return None
         try:
             client = get_redis()
-            if not increment:
-                return int(client.get(ticket.key) or 0)
             count = int(client.incr(ticket.key))
             if count == 1:
                 client.expire(ticket.key, ticket.ttl)
@@ -139,6 +156,13 @@ class HasEventsSecret(BasePermission):
         except Exception:  # Redis down: fail open (see the docstring)
             logger.warning("IVS events failure limit unavailable; checking the secret alone", exc_info=True)
             return None
+
+    @staticmethod
+    def _give_back(ticket: throttling.RateTicket) -> None:
+        try:
+            _GIVE_BACK(keys=[ticket.key])
+        except Exception:  # Redis gone since the INCR: the number expires with its window
+            logger.warning("IVS events failure limit: a right secret's number not given back", exc_info=True)
 
 
 class IvsEventsApi(APIView):

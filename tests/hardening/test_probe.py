@@ -230,6 +230,44 @@ def test_wrong_secrets_are_limited_per_address_and_never_the_right_one(events_on
         assert status == 200, content
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_wrong_secrets_get_at_most_the_limit_of_comparisons(events_on, master_stage, settings, monkeypatch):
+    """30 guesses sent at once from one address: only the limit's worth are compared. Each
+    comparison is slowed as a loaded server would be, so without a count taken before comparing,
+    every guess of the burst would read "under the limit" and be compared."""
+    import threading
+    import time
+
+    from stats import apis
+    from tests.concurrency import at_once
+
+    settings.IVS_EVENTS_MAX_FAILURES = 5
+    compared = []
+    lock = threading.Lock()
+    real_match = apis.match_secret
+
+    def slow_match(given, secrets):
+        with lock:
+            compared.append(given)
+        time.sleep(0.05)
+        return real_match(given, secrets)
+
+    monkeypatch.setattr(apis, "match_secret", slow_match)
+    event = ivs_stage_event(master_stage.arn, event_id="race", time="2026-01-01T00:00:00Z")
+
+    outcomes = at_once(lambda: send_event(event, secret="guess", remote="203.0.113.8")[0], 30)
+
+    assert sorted(outcomes) == [403] * 5 + [429] * 25
+    assert len(compared) == 5
+    # The right secret from the locked address is not even compared.
+    assert send_event(event, remote="203.0.113.8")[0] == 429 and len(compared) == 5
+    # An address that never guessed: right secrets sent at once, none refused, none left counted.
+    burst = at_once(lambda: send_event(event, remote="198.51.100.21")[0], 5)
+    assert burst.count(200) == 5, burst
+    statuses = [send_event(event, secret=f"g{n}", remote="198.51.100.21")[0] for n in range(6)]
+    assert statuses == [403] * 5 + [429]
+
+
 # --- /ws: the flood guard closes cleanly and leaves nothing in the relay ---------------------
 
 
