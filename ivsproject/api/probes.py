@@ -14,7 +14,8 @@ after it has imported this app, so a handler installed here would simply be repl
 wake-up fd is not: `drain_on_termination_signals` (called by the WSGI entry point in granian's
 worker processes) gives Python a pipe into which the interpreter writes the number of every signal
 that has a Python handler, whatever that handler is; a thread reads it and marks the process as
-draining. daphne's SIGTERM handling (ivsproject/asgi.py) calls `start_draining` directly.
+draining. daphne serves `/ws` only (HTTP there is a 404), so it answers no probe; its own drain on
+SIGTERM is `GracefulShutdown` in ivsproject/asgi.py.
 
 Worker and beat liveness: neither serves HTTP, so each writes a heartbeat key with a TTL in Redis
 (the worker from a timer in its main process, beat on each scheduler tick; ivsproject/celery.py),
