@@ -63,9 +63,22 @@ def env_example() -> dict[str, tuple[str, str]]:
     return entries
 
 
+def procfile_env_reads() -> set[str]:
+    """The variables the Procfile's process lines expand (`${NAME:-default}`), and those read with
+    `os.environ` by the service's modules outside the settings."""
+    names = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "Procfile").read_text()))
+    for path in ROOT.glob("*/**/*.py"):
+        if path.parts[len(ROOT.parts)] in (".venv", "tests", "bench", "tools", "var") or "devtools" in path.parts:
+            continue
+        names |= set(re.findall(r"os\.environ\.get\(\s*\"([A-Z][A-Z0-9_]*)\"", path.read_text()))
+    return names
+
+
 def test_every_setting_read_from_the_environment_is_in_env_example():
-    read = settings_env_reads()
-    assert len(read) > 50  # the parser found the settings' reads (it would pass vacuously otherwise)
+    settings_read, processes_read = settings_env_reads(), procfile_env_reads()
+    assert len(settings_read) > 50  # the parser found the settings' reads (it would pass vacuously otherwise)
+    assert {"WEB_CONCURRENCY", "WS2_PORT", "PROMETHEUS_MULTIPROC_DIR"} <= processes_read
+    read = settings_read | processes_read
     listed = env_example()
     assert sorted(read - set(listed)) == []
     assert sorted(set(listed) - read) == []  # nothing documented that the settings no longer read
