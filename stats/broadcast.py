@@ -72,6 +72,7 @@ def _stats_data(overview: dict[str, Any], timestamp: str) -> dict[str, Any]:
                 "stageName": row["stageName"],
                 "viewerCount": row["viewerCount"],
                 "autoScaled": row["autoScaled"],
+                "roomId": row["roomId"],
             }
             for row in overview["stages"]
         ],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from stages import ivs
@@ -72,6 +74,22 @@ def test_the_account_cap_leaves_no_room_for_a_master(api, master_stage, settings
     assert not Room.objects.filter(room_id="r1", deleted_at__isnull=True).exists()
 
 
+def test_a_manual_stage_at_the_account_cap_names_that_cap(api, master_stage, settings):
+    create(api, "r1")
+    settings.ACCOUNT_MAX_STAGES = 2  # the two masters
+    assert error(api.post("/api/stage", {"name": "extra", "roomId": "r1"})) == (
+        503,
+        "STAGE_LIMIT_REACHED",
+        "已達到 Stage 數量上限 (2)",
+    )
+    settings.MAX_STAGES = 1  # now the room's own cap is the tighter one, and is named
+    assert error(api.post("/api/stage", {"name": "extra", "roomId": "r1"})) == (
+        503,
+        "STAGE_LIMIT_REACHED",
+        "已達到 Stage 數量上限 (1)",
+    )
+
+
 def test_list_rooms_oldest_first_with_default_and_pages(api, master_stage):
     for room_id in ("r1", "r2", "r3"):
         create(api, room_id)
@@ -93,6 +111,23 @@ def test_get_room_with_its_stages(api, master_stage):
     assert [(s["stageArn"], s["viewerCount"], s["roomId"]) for s in data["stages"]] == [
         (room["masterStageArn"], 3, "r1")
     ]
+    # The contract's fields, each of its type; timestamps ISO with milliseconds and Z.
+    room_fields = {
+        "roomId",
+        "name",
+        "masterStageArn",
+        "isPublisherLive",
+        "totalViewers",
+        "activeStages",
+        "createdAt",
+        "tags",
+    }
+    assert set(data["room"]) == room_fields
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data["room"]["createdAt"])
+    [stage] = data["stages"]
+    assert {"stageArn", "stageName", "viewerCount", "autoScaled", "createdAt"} <= set(stage)
+    assert stage["autoScaled"] is False and stage["stageName"] == Stage.objects.get(arn=stage["stageArn"]).name
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stage["createdAt"])
     assert error(api.get("/api/rooms/nope")) == (404, "NOT_FOUND", "直播間不存在")
     assert error(api.get("/api/rooms/BAD"))[:2] == (400, "VALIDATION_ERROR")
 
@@ -206,6 +241,11 @@ def test_stats_of_a_room_and_of_all_rooms(api, master_stage):
 
     assert (r1["totalViewers"], r1["activeStages"], r1["roomId"]) == (4, 1, "r1")
     assert plain["totalViewers"] == 2 and "roomId" not in plain  # v1.1.0: the room default
+    # Every stage object carries its room, the default room's too.
+    assert [(s["stageArn"], s["viewerCount"], s["roomId"]) for s in r1["stages"]] == [(room["masterStageArn"], 4, "r1")]
+    assert [(s["stageArn"], s["viewerCount"], s["roomId"]) for s in plain["stages"]] == [
+        (master_stage.arn, 2, "default")
+    ]
     assert viewers == {"totalViewers": 4, "calculatedFrom": "real-time sum", "roomId": "r1"}
     assert publisher == {"isPublisherLive": False, "roomId": "r1"}
     assert overview["totalViewers"] == 6 and overview["liveRooms"] == 0

@@ -49,7 +49,13 @@ def test_broadcast_sends_the_spec_payload_with_stage_rows_to_the_stats_group(mas
     assert data["isPublisherLive"] is True
     assert data["timestamp"].endswith("Z")
     assert data["stages"] == [
-        {"stageArn": master_stage.arn, "stageName": master_stage.name, "viewerCount": 2, "autoScaled": False}
+        {
+            "stageArn": master_stage.arn,
+            "stageName": master_stage.name,
+            "viewerCount": 2,
+            "autoScaled": False,
+            "roomId": "default",
+        }
     ]
     assert data["totalViewers"] == sum(s["viewerCount"] for s in data["stages"])
 

@@ -48,7 +48,13 @@ async def test_subscribe_sends_a_snapshot_at_once(master_stage, connect):
     assert data["isPublisherLive"] is False
     assert data["timestamp"].endswith("Z") and len(data["timestamp"]) == len("2025-10-21T10:30:00.000Z")
     assert data["stages"] == [
-        {"stageArn": master_stage.arn, "stageName": master_stage.name, "viewerCount": 2, "autoScaled": False}
+        {
+            "stageArn": master_stage.arn,
+            "stageName": master_stage.name,
+            "viewerCount": 2,
+            "autoScaled": False,
+            "roomId": "default",
+        }
     ]
 
 

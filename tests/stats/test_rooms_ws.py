@@ -80,7 +80,13 @@ async def test_a_room_subscriber_gets_only_that_rooms_frames_with_its_room_id(th
     assert snapshot["roomId"] == "r1"
     assert (snapshot["totalViewers"], snapshot["activeStages"], snapshot["isPublisherLive"]) == (2, 1, False)
     assert snapshot["stages"] == [
-        {"stageArn": three_rooms["r1"].arn, "stageName": three_rooms["r1"].name, "viewerCount": 2, "autoScaled": False}
+        {
+            "stageArn": three_rooms["r1"].arn,
+            "stageName": three_rooms["r1"].name,
+            "viewerCount": 2,
+            "autoScaled": False,
+            "roomId": "r1",
+        }
     ]
 
     await push()
@@ -119,6 +125,7 @@ async def test_without_a_room_id_the_frames_are_the_default_rooms_as_in_v110(thr
             "stageName": three_rooms[Room.DEFAULT].name,
             "viewerCount": 3,
             "autoScaled": False,
+            "roomId": Room.DEFAULT,
         }
     ]
     [named_frame] = await frames_until_quiet(named)
