@@ -18,7 +18,7 @@ class BroadcastListApi(APIView):
         operation_id="broadcast_list",
         summary="Broadcasts, newest first (of one room with roomId)",
         parameters=[BroadcastListQuerySerializer],
-        responses=envelope_responses(BroadcastListSerializer, errors=(404,)),
+        responses=envelope_responses(BroadcastListSerializer, errors=(403, 404)),
     )
     def get(self, request: Request) -> Response:
         query = BroadcastListQuerySerializer(data=request.query_params)
@@ -36,7 +36,7 @@ class BroadcastDetailApi(APIView):
     @extend_schema(
         operation_id="broadcast_get",
         summary="A broadcast's summary and its viewers over time",
-        responses=envelope_responses(BroadcastDetailSerializer, errors=(404,)),
+        responses=envelope_responses(BroadcastDetailSerializer, errors=(403, 404)),
     )
     def get(self, request: Request, broadcast_id: str) -> Response:
         return ok(selectors.broadcast_detail(broadcast_id))

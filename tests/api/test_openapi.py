@@ -133,3 +133,22 @@ def test_docs_point_at_the_local_schema(client):
     html = client.get("/api/docs/").content.decode()
 
     assert "/api/schema/" in html
+
+
+def test_every_operation_a_client_key_is_refused_documents_the_403(schema):
+    """A client key (API_CLIENT_KEYS) gets 403 FORBIDDEN off its allow-list: the document says so
+    for every such operation, so a client generated from it expects the answer."""
+    from django.urls import resolve
+
+    from ivsproject.api.authentication import CLIENT_KEY_ROUTES
+
+    refused = []
+    for path, method, operation in operations(schema):
+        if path in WITHOUT_API_KEY:
+            continue
+        sample = re.sub(r"\{[^}]+\}", "x", path)  # any value resolves to the route
+        if resolve(sample).url_name in CLIENT_KEY_ROUTES:
+            continue
+        refused.append((method, path))
+        assert "403" in operation["responses"], (method, path)
+    assert ("get", "/api/reports/broadcasts") in refused  # the walk found the full-key operations
