@@ -2,7 +2,10 @@
 
 Each batch is one short DELETE by primary key, in its own transaction, so the purge never holds
 locks on the sessions table for long while viewers keep joining and leaving. Only closed sessions
-are purged; a broadcast goes with its samples once it ended before the cut-off.
+are purged; a broadcast goes with its samples once it ended before the cut-off, and samples older
+than the cut-off go whatever their broadcast (a 24/7 room's series would otherwise grow by a
+point a minute for ever; its peak is kept on the broadcast's row, so the summary is unchanged and
+the series starts at the cut-off).
 
 A broadcast that stays may have sessions older than the cut-off (a show across it, a 24/7 room).
 Its figures are kept on its row first where they can no longer change; where they still can (live,
@@ -69,7 +72,10 @@ def purge(*, days: int | None = None, batch: int = BATCH, progress: Progress | N
     )
     old = Broadcast.objects.filter(ended_at__isnull=False, ended_at__lt=before)
     samples = _delete_in_batches(
-        BroadcastSample.objects.filter(broadcast__in=old), what="samples", batch=batch, progress=progress
+        BroadcastSample.objects.filter(Q(broadcast__in=old) | Q(at__lt=before)),
+        what="samples",
+        batch=batch,
+        progress=progress,
     )
     broadcasts = _delete_in_batches(old, what="broadcasts", batch=batch, progress=progress)
     result: dict[str, object] = {

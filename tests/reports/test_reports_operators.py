@@ -221,3 +221,26 @@ def test_a_retention_longer_than_the_calendar_purges_nothing(show, days, capsys)
     result = json.loads(capsys.readouterr().out)
     assert (result["sessions"], result["samples"], result["broadcasts"]) == (0, 0, 0)
     assert Broadcast.objects.count() == 1
+
+
+def test_retention_purges_old_samples_of_a_show_it_keeps_and_keeps_its_summary(api, host, clock, settings):
+    """A 24/7 room: its series loses the points older than the cut-off (else it grows a point a
+    minute for ever), while the summary, the peak included, stays what it was."""
+    settings.REPORT_RETENTION_DAYS = 1
+    host(True)
+    arn = join(api, "early")
+    report_tasks.sample_broadcasts()  # the peak (1 viewer), two days before the purge
+    clock.advance(60)
+    assert api.post("/api/viewer/leave", {"userId": "early", "stageArn": arn}).status_code == 200
+    clock.advance(2 * 86400)
+    report_tasks.sample_broadcasts()  # a recent point, inside the retention
+    [before] = api.get("/api/reports/broadcasts").json()["data"]["broadcasts"]
+    assert len(api.get(f"/api/reports/broadcasts/{before['broadcastId']}").json()["data"]["series"]) == 2
+
+    result = report_tasks.purge_reports()
+
+    assert (result["samples"], result["broadcasts"]) == (1, 0)
+    detail = api.get(f"/api/reports/broadcasts/{before['broadcastId']}").json()["data"]
+    assert [point["viewers"] for point in detail["series"]] == [0]
+    assert detail["broadcast"] == {**before, "durationSeconds": detail["broadcast"]["durationSeconds"]}
+    assert (detail["broadcast"]["peakViewers"], detail["broadcast"]["peakAt"]) == (1, before["peakAt"])
