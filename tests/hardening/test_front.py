@@ -4,7 +4,8 @@ granian and daphne from the Procfile's own lines, ENVIRONMENT=production, TRUSTE
 - Slow clients: bodies that stop arriving wait in nginx (it buffers every body before granian sees
   it), so 64 of them leave /health, heartbeats and viewer tokens answering within 1 s; straight at
   granian they hold at most two threads per worker (ivsproject/api/slowbody.py) and the server
-  degrades instead of hanging.
+  degrades instead of hanging. Stalled *headers* straight at granian hold no thread and are cut off
+  after the Procfile's header read timeout.
 - daphne serves WebSockets only: HTTP there is a 404 envelope, and its client address follows
   TRUSTED_PROXY_COUNT like every other process (a forged X-Forwarded-For is not believed).
 - Header names with "_" never pass nginx: granian would read `x_api_key` as `x-api-key` and
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import select
 import socket
 import time
@@ -41,7 +43,7 @@ from tests.hardening.drills import (
     timed,
 )
 from tests.hardening.helpers import envelope_error, http_request, raw_http
-from tests.processes import free_port
+from tests.processes import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -175,6 +177,57 @@ def test_stalled_bodies_straight_at_granian_hold_two_threads_per_worker_not_the_
     record("stalled_bodies_straight_at_granian", stalled=STALLED, flood_refused_after_seconds=round(drained, 2),
            still_pending=len(pending), body_request=beat.status_code, body_request_seconds=round(seconds, 3),
            health_seconds=round(health_seconds, 3))  # fmt: skip
+
+
+def procfile_header_read_timeout() -> float:
+    """The web line's --http1-header-read-timeout, in seconds."""
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    match = re.search(r"--http1-header-read-timeout (\d+)", line)
+    assert match, "the Procfile's web line sets no header read timeout"
+    return int(match.group(1)) / 1000
+
+
+def test_stalled_headers_straight_at_granian_hold_no_thread_and_are_cut_off(box):
+    """Headers that stop arriving (slowloris) reach no Python thread: granian reads headers itself
+    and closes such a connection after the Procfile's header read timeout, meanwhile the API
+    answers at once."""
+    scratch_box, tmp = box
+    timeout = procfile_header_read_timeout()
+    env = production_env(scratch_box.env, TRUSTED_PROXY_COUNT="0")
+    with granian(env, tmp, workers=WORKERS) as web:
+        for user_id in ("warm-1", "warm-2"):  # each worker's first request loads what it lazily imports
+            requests.post(web.url + "/api/token/viewer", json={"userId": user_id}, headers=API_KEY, timeout=10)
+        socks = []
+        try:
+            started = time.perf_counter()
+            for _ in range(STALLED):
+                sock = socket.create_connection(("127.0.0.1", web.port), timeout=5)
+                sock.sendall(b"POST /api/token/viewer HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: test-key\r\nX-Slow: ")
+                socks.append(sock)
+            time.sleep(0.5)
+            health, health_seconds = timed(lambda: requests.get(web.url + "/health", timeout=5))
+            assert health.status_code == 200 and health_seconds < 0.5, health_seconds
+            token, token_seconds = timed(
+                lambda: requests.post(web.url + "/api/token/viewer", json={"userId": "v"}, headers=API_KEY, timeout=5)
+            )
+            assert token.status_code == 200 and token_seconds < 1.0, (token.status_code, token_seconds)
+            # Each stalled connection is closed (with or without a 408) once its headers are overdue.
+            pending = list(socks)
+            while pending and time.perf_counter() - started < timeout + 10:
+                readable, _w, _x = select.select(pending, [], [], 0.2)
+                for sock in readable:
+                    answer = sock.recv(64)
+                    assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer
+                    pending.remove(sock)
+            cut_off = time.perf_counter() - started
+        finally:
+            for sock in socks:
+                sock.close()
+    assert not pending, f"{len(pending)} stalled headers still open after {cut_off:.1f} s"
+    assert timeout - 1 <= cut_off <= timeout + 10, cut_off
+    record("stalled_headers_straight_at_granian", stalled=STALLED, header_read_timeout_seconds=timeout,
+           all_cut_off_after_seconds=round(cut_off, 2), health_seconds=round(health_seconds, 3),
+           viewer_token_seconds=round(token_seconds, 3))  # fmt: skip
 
 
 # --- daphne: WebSockets only, one client-address rule ---------------------------------------------
