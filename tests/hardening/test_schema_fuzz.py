@@ -119,6 +119,31 @@ def _assert_no_unexpected_server_error(case, response) -> None:
     )
 
 
+def fast_path_served(server: str) -> float:
+    """What /metrics says the fast path answered itself, over every route."""
+    text = requests.get(server + "/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("ivs_fast_path_requests_total{") and 'outcome="served"' in line
+    )
+
+
+@pytest.mark.slow
+def test_the_fuzzed_server_answers_hot_routes_from_its_fast_path(server):
+    """The server under fuzz is production's, fast path and all: its hot routes are answered by the
+    fast path itself, not only by Django (collected before the fuzzing, which fills the stages)."""
+    key = {"x-api-key": API_KEY}
+    before = fast_path_served(server)
+    token = requests.post(server + "/api/token/viewer", json={"userId": "fast"}, headers=key, timeout=10)
+    assert token.status_code == 200, token.text
+    beat = {"userId": "fast", "stageArn": token.json()["data"]["stageArn"]}
+    for _ in range(3):  # the first answers teach the fast path the route's response
+        answer = requests.post(server + "/api/viewer/heartbeat", json=beat, headers=key, timeout=10)
+        assert answer.status_code == 200, answer.text
+    assert fast_path_served(server) > before
+
+
 @schema.parametrize()
 @pytest.mark.slow
 def test_every_operation_answers_its_documented_envelopes(case, server, real_stage_arns):
