@@ -277,6 +277,13 @@ def test_errors(api, master_stage):
     assert error(api.get("/api/reports/broadcasts", {"nextToken": "forged"}))[:2] == (400, "VALIDATION_ERROR")
 
 
+def test_the_not_found_message_follows_the_language_and_the_code_does_not(api, master_stage):
+    missing = "/api/reports/broadcasts/bc_0123456789abcdef"
+    english = api.get(missing, HTTP_ACCEPT_LANGUAGE="en")
+    assert error(english) == (404, "NOT_FOUND", "Broadcast not found")
+    assert error(api.get(missing, HTTP_ACCEPT_LANGUAGE="zh-TW")) == (404, "NOT_FOUND", "直播場次不存在")
+
+
 def test_a_deleted_rooms_broadcasts_stay_readable(api, host, room, clock):
     room("gone")
     host(True, "gone")

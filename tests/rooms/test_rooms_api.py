@@ -132,6 +132,30 @@ def test_get_room_with_its_stages(api, master_stage):
     assert error(api.get("/api/rooms/BAD"))[:2] == (400, "VALIDATION_ERROR")
 
 
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ("delete", "/api/rooms/BAD", None),
+        ("delete", "/api/rooms/-lead", None),
+        ("post", "/api/rooms", {"roomId": "r9", "tags": "not-an-object"}),
+        ("post", "/api/rooms", {"roomId": "r9", "tags": {"Team": 7}}),
+        ("post", "/api/rooms", {"roomId": "r9", "tags": {"aws:reserved": "x"}}),
+        ("post", "/api/rooms", {"roomId": "r9", "name": ["x"]}),
+        ("get", "/api/rooms?limit=0", None),
+        ("get", "/api/rooms?limit=abc", None),
+        ("get", "/api/rooms?limit=", None),
+    ],
+)
+def test_bad_room_requests_are_400_and_change_nothing(api, master_stage, request_):
+    method, path, body = request_
+    rooms_before = set(Room.objects.values_list("room_id", "deleted_at"))
+
+    response = getattr(api, method)(path, body) if body is not None else getattr(api, method)(path)
+
+    assert error(response)[:2] == (400, "VALIDATION_ERROR")
+    assert set(Room.objects.values_list("room_id", "deleted_at")) == rooms_before
+
+
 def test_delete_room_deletes_its_stages_in_ivs_and_closes_sessions(api, master_stage):
     room = create(api, "r1").json()["data"]["room"]
     token = api.post("/api/token/viewer", {"userId": "v1", "roomId": "r1"}).json()["data"]
