@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ivsproject.api.fields import QueryIntegerField, StrictCharField
+from ivsproject.api.fields import NullMeansAbsent, QueryIntegerField, StrictCharField
 from stages.models import ROOM_ID_PATTERN
 
 STAGE_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
@@ -30,9 +30,11 @@ class StageArnField(StrictCharField):
 
 
 # roomId: checked by `stages.selectors.validate_room_id` (one 400 everywhere), the pattern documented.
-@extend_schema_field({"type": "string", "maxLength": 63, "pattern": ROOM_ID_PATTERN, "example": "seller-42"})
-class RoomIdField(StrictCharField):
-    """An optional roomId ("" or absent = the room `default`)."""
+@extend_schema_field(
+    {"type": "string", "maxLength": 63, "pattern": ROOM_ID_PATTERN, "example": "seller-42", "nullable": True}
+)
+class RoomIdField(NullMeansAbsent, StrictCharField):
+    """An optional roomId ("", null or absent = the room `default`)."""
 
     def __init__(self, **kwargs: Any):
         kwargs.setdefault("max_length", 100)
@@ -41,8 +43,11 @@ class RoomIdField(StrictCharField):
         super().__init__(**kwargs)
 
 
-class OptionalStageArnField(StageArnField):
-    """A stage ARN or "" (= none given; drf-spectacular documents the blank alternative itself)."""
+@extend_schema_field(
+    {"type": "string", "maxLength": 200, "pattern": STAGE_ARN_PATTERN, "example": STAGE_ARN_EXAMPLE, "nullable": True}
+)
+class OptionalStageArnField(NullMeansAbsent, StageArnField):
+    """A stage ARN, or "", null or absent (= none given)."""
 
     def __init__(self, **kwargs: Any):
         kwargs.setdefault("required", False)
@@ -50,7 +55,11 @@ class OptionalStageArnField(StageArnField):
         super().__init__(**kwargs)
 
 
-class TagsField(serializers.DictField):
+class OptionalCharField(NullMeansAbsent, StrictCharField):
+    """An optional string that may also be sent as null (= not sent)."""
+
+
+class TagsField(NullMeansAbsent, serializers.DictField):
     """IVS tag rules: at most 50 string pairs, keys 1–128 and values 0–256 characters."""
 
     def __init__(self, **kwargs: Any):
@@ -136,7 +145,7 @@ class StageDeletedSerializer(serializers.Serializer):
 class RoomCreateSerializer(serializers.Serializer):
     # Required, unlike elsewhere: `缺少 roomId` with details.missingFields when absent.
     roomId = StrictCharField(max_length=100)
-    name = StrictCharField(max_length=128, required=False)
+    name = OptionalCharField(max_length=128, required=False)
     tags = TagsField(required=False)
 
 

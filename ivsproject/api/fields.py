@@ -64,6 +64,26 @@ class StrictCharField(serializers.CharField):
         return data.strip() if self.trim_whitespace else data
 
 
+class NullMeansAbsent:
+    """For an optional field: a JSON `null` is taken as the field not sent (its default applies).
+
+    JSON clients write null for "no value" (`stageArn: null` for "pick a stage for me"), and the
+    contract's optional fields say what their absence means; answering `缺少 stageArn` (missing) to
+    an optional field would be wrong. The field is declared nullable, so the schema says so.
+    """
+
+    required: bool
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("allow_null", not kwargs.get("required", True))
+        super().__init__(**kwargs)
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None and not self.required:
+            raise serializers.SkipField()
+        return super().validate_empty_values(data)  # type: ignore[misc]  # a mixin: the field class is next in the MRO
+
+
 class QueryIntegerField(serializers.IntegerField):
     """An integer query parameter where a present but empty value (`?limit=`) is an error.
 

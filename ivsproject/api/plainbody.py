@@ -21,11 +21,16 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from ivsproject.api.fields import INVISIBLE_CHARS, StrictCharField
+from ivsproject.api.fields import INVISIBLE_CHARS, NullMeansAbsent, StrictCharField
 
 _STANDARD_VALIDATORS = {MaxLengthValidator, ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator}
-# StrictCharField's own conversion, the one method a field class may define besides `__init__`.
-_STRICT_CHAR_FIELD_OWN: dict[type, set[str]] = {StrictCharField: {"to_internal_value"}}
+# StrictCharField's own conversion, the one method a field class may define besides `__init__`,
+# and NullMeansAbsent's skip of a null: `validate` hands any value that is not a string (null
+# included) to the serializer, so it never has to vouch for one.
+_STRICT_CHAR_FIELD_OWN: dict[type, set[str]] = {
+    StrictCharField: {"to_internal_value"},
+    NullMeansAbsent: {"validate_empty_values"},
+}
 _REFUSED_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # StrictCharField's + surrogates
 _INVISIBLE = re.compile(f"[{re.escape(INVISIBLE_CHARS)}]")  # refused by ids (allow_invisible=False)
 
@@ -103,7 +108,7 @@ def _plain_fields(serializer_class: type[serializers.Serializer]) -> list[_Field
             or field.default is not empty
             or field.read_only
             or not field.trim_whitespace
-            or field.allow_null
+            or (field.allow_null and not isinstance(field, NullMeansAbsent))
             or field.min_length is not None
             or field.max_length is None
             or not {type(v) for v in field.validators} <= _STANDARD_VALIDATORS

@@ -497,3 +497,21 @@ def test_a_client_key_is_never_served_on_a_full_key_route(master_stage, settings
 
     assert status == 403 and json.loads(content)["error"]["code"] == "FORBIDDEN"
     assert len(ran) == 1
+
+
+@pytest.mark.usefixtures("keyed")
+def test_a_null_optional_field_is_absent_on_the_production_app_too(master_stage):
+    """`roomId: null`, `stageArn: null`: the default room and a stage picked for the viewer, on a
+    production app that has already learned the viewer-token route (and a null for the required
+    userId is still `缺少 userId`)."""
+    app = fresh_app()
+    for user in ("v1", "v2", "v3"):
+        join(app, user)
+
+    status, _, content = app.post("/api/token/viewer", {"userId": "v4", "roomId": None, "stageArn": None})
+
+    assert status == 200, content
+    assert json.loads(content)["data"]["stageArn"] == master_stage.arn
+    status, _, content = app.post("/api/token/viewer", {"userId": None, "roomId": None})
+    assert status == 400
+    assert json.loads(content)["error"]["message"] == "缺少 userId"

@@ -4,7 +4,7 @@ and a body it passes is exactly what the serializer would return."""
 import pytest
 from rest_framework import serializers
 
-from ivsproject.api.fields import StrictCharField
+from ivsproject.api.fields import NullMeansAbsent, StrictCharField
 from ivsproject.api.plainbody import PlainBody
 
 
@@ -125,3 +125,34 @@ def test_a_body_it_passes_is_what_the_serializer_returns(body):
     if proven is not None:
         assert serializer.is_valid(), serializer.errors
         assert proven == dict(serializer.validated_data)
+
+
+class OptionalRoomField(NullMeansAbsent, StrictCharField):
+    pass
+
+
+class WithNullableOptional(serializers.Serializer):
+    userId = IdField()
+    room = OptionalRoomField(max_length=8, required=False, allow_blank=True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"userId": "u-1", "room": None}, {"userId": "u-1", "room": "r1"}, {"userId": "u-1"}, {"userId": None}],
+    ids=repr,
+)
+def test_a_null_for_an_optional_field_is_the_serializers_to_skip(body):
+    """Null means absent (NullMeansAbsent): the route stays vouched for, a null is left to the
+    serializer, which drops the field; a null for a required field is still an error."""
+    plain = PlainBody(WithNullableOptional)
+    assert plain.fields is not None
+    serializer = WithNullableOptional(data=body)
+    if body.get("room", "") is None or body["userId"] is None:
+        assert plain.validate(body) is None
+    else:
+        assert plain.validate(body) == dict(serializer.validated_data if serializer.is_valid() else {})
+    if body["userId"] is None:
+        assert not serializer.is_valid() and serializer.errors["userId"][0].code == "null"
+    else:
+        assert serializer.is_valid(), serializer.errors
+        assert serializer.validated_data == {k: v for k, v in body.items() if v is not None}

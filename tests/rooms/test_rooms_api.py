@@ -90,6 +90,25 @@ def test_a_manual_stage_at_the_account_cap_names_that_cap(api, master_stage, set
     )
 
 
+def test_null_for_an_optional_field_means_not_sent(api, master_stage):
+    """JSON clients write null for "no value": the field's absence applies, not `缺少 …`."""
+    room = create(api, "r1", name=None, tags=None)
+    assert room.status_code == 201, room.json()
+    assert (room.json()["data"]["room"]["name"], room.json()["data"]["room"]["tags"]) == ("r1", {})
+
+    stage = api.post("/api/stage", {"name": "manual", "tags": None, "roomId": None})
+    assert stage.status_code == 201, stage.json()
+    assert stage.json()["data"]["stage"]["roomId"] == "default"
+
+    publisher = api.post("/api/token/publisher", {"userId": "host", "roomId": None})
+    viewer = api.post("/api/token/viewer", {"userId": "v", "roomId": None, "stageArn": None})
+    assert publisher.json()["data"]["stageArn"] == viewer.json()["data"]["stageArn"] == master_stage.arn
+
+    # Required fields stay required, null or not.
+    assert error(api.post("/api/rooms", {"roomId": None})) == (400, "VALIDATION_ERROR", "缺少 roomId")
+    assert error(api.post("/api/stage", {"name": None}))[:2] == (400, "VALIDATION_ERROR")
+
+
 def test_list_rooms_oldest_first_with_default_and_pages(api, master_stage):
     for room_id in ("r1", "r2", "r3"):
         create(api, room_id)
