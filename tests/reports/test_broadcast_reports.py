@@ -271,6 +271,7 @@ def test_errors(api, master_stage):
     assert error(api.get("/api/reports/broadcasts/" + "x" * 300))[:2] == (404, "NOT_FOUND")
     assert error(api.get("/api/reports/broadcasts/bc_%000123456789abcde"))[:2] == (404, "NOT_FOUND")
     assert error(api.get("/api/reports/broadcasts/BC_0123456789ABCDEF"))[:2] == (404, "NOT_FOUND")
+    assert error(api.get("/api/reports/broadcasts/bc_\u0661123456789abcdef"))[:2] == (404, "NOT_FOUND")
     assert error(api.get("/api/reports/broadcasts", {"roomId": "nope"})) == (404, "NOT_FOUND", "直播間不存在")
     assert error(api.get("/api/reports/broadcasts", {"roomId": "Bad Room!"}))[:2] == (400, "VALIDATION_ERROR")
     assert error(api.get("/api/reports/broadcasts", {"limit": "0"}))[:2] == (400, "VALIDATION_ERROR")

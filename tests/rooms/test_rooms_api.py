@@ -44,7 +44,7 @@ def test_name_defaults_to_the_room_id(api, master_stage):
     assert create(api, "r2").json()["data"]["room"]["name"] == "r2"
 
 
-@pytest.mark.parametrize("bad", ["", "UPPER", "-lead", "a" * 64, "sp ace", "ü", "x_y"])
+@pytest.mark.parametrize("bad", ["", "UPPER", "-lead", "a" * 64, "sp ace", "ü", "x_y", "r\u0661\u0662", "r\uff11"])
 def test_a_malformed_room_id_is_400(api, master_stage, bad):
     status, code, _msg = error(create(api, bad))
     assert (status, code) == (400, "VALIDATION_ERROR")
