@@ -101,12 +101,13 @@ def _events_failures_ticket(request: Request) -> throttling.RateTicket | None:
     return throttling.RateTicket(key=key("ivs-events", "failures", window, digest), window=window, limit=limit)
 
 
-# A right secret gives its number back, unless the window's counter has already expired (a DECR
-# then would leave a key at -1 with no expiry).
-_GIVE_BACK = LuaScript(
+# A refused secret's number in its window; the first sets the window's expiry in the same step,
+# so no counter is ever left without one.
+_COUNT_FAILURE = LuaScript(
     """
-if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end
-return 0
+local n = redis.call('incr', KEYS[1])
+if n == 1 then redis.call('expire', KEYS[1], ARGV[1]) end
+return n
 """
 )
 
@@ -115,54 +116,48 @@ class HasEventsSecret(BasePermission):
     """`x-ivs-events-secret` = IVS_EVENTS_SECRET (constant time); the endpoint is off (403) unset.
 
     The endpoint has no rate limit (EventBridge delivers in bursts, and refusing one loses news),
-    so guessing the secret is limited on its own: after IVS_EVENTS_MAX_FAILURES refused secrets
-    from one client address in a window, every request from that address is 429 until the window
-    ends — the secret is not even compared, or a 429 for wrong and a 200 for right would let the
-    guessing go on. If Redis is down the secret is checked as before (fail open, logged): a wrong
-    one is still refused.
+    so guessing the secret is limited on its own, per client address and 60 s window: at most
+    IVS_EVENTS_MAX_FAILURES wrong secrets are answered 403; after that every request from the
+    address is 429 until the window ends, the right secret included — a 429 for wrong and a 200
+    for right would let the guessing go on.
 
-    Count first, then compare (as the admin login does): each attempt takes its number with one
-    INCR before its secret is compared, and only a number within the limit is compared; a right
-    secret gives its number back at once. Reading the count and adding to it after a wrong secret
-    would let a burst of concurrent guesses all read "under the limit" and all be compared. So
-    only failures stay counted, and an address that never guessed is refused only if more than
-    the limit of its requests sit, at the same moment, between taking their number and giving it
-    back (two Redis round trips); EventBridge retries a 429 with backoff, so even that delays the
-    news and never loses it.
+    Compare first, then answer by the count, each decision one atomic Redis step: a wrong secret
+    takes its number with one increment and is answered 403 only if the number is within the limit,
+    else 429; a right secret reads the count and is answered 200 only while it is under the limit.
+    So however many guesses arrive at once, no more than the limit of them are told "wrong" and
+    none is told "right" once the limit is reached. (Reading the count before comparing and adding
+    to it after would let a concurrent burst all read "under the limit" and all be answered.)
+    Comparing every guess costs nothing — it is a constant-time string comparison; what has to be
+    limited is what the answers tell. Only failures are counted, so right secrets from an address
+    that did not guess are never refused, however many arrive at once. If Redis is down the secret
+    is checked alone (fail open, logged): a wrong one is still refused.
     """
 
     def has_permission(self, request: Request, view: object) -> bool:
-        ticket = _events_failures_ticket(request)
-        attempt = self._take_number(ticket)
-        if ticket is not None and attempt is not None:
-            throttling.enforce(ticket, attempt)
+        if not settings.IVS_EVENTS_SECRET:
+            raise Forbidden()  # the endpoint is off: nothing to guess, nothing counted
         given = request.META.get("HTTP_X_IVS_EVENTS_SECRET", "")
-        if not settings.IVS_EVENTS_SECRET or not given or match_secret(given, [settings.IVS_EVENTS_SECRET]) is None:
+        right = bool(given) and match_secret(given, [settings.IVS_EVENTS_SECRET]) is not None
+        ticket = _events_failures_ticket(request)
+        if ticket is not None:
+            failures = self._failures(ticket, count_one=not right)
+            if failures is not None:
+                # A wrong secret's own number, or the number a right one would need to stay within.
+                throttling.enforce(ticket, failures if not right else failures + 1)
+        if not right:
             raise Forbidden()
-        if ticket is not None and attempt is not None:
-            self._give_back(ticket)
         return True
 
     @staticmethod
-    def _take_number(ticket: throttling.RateTicket | None) -> int | None:
-        if ticket is None:
-            return None
+    def _failures(ticket: throttling.RateTicket, *, count_one: bool) -> int | None:
+        """The window's failures, this one counted first when `count_one`; None if Redis is down."""
         try:
-            client = get_redis()
-            count = int(client.incr(ticket.key))
-            if count == 1:
-                client.expire(ticket.key, ticket.ttl)
-            return count
+            if count_one:
+                return int(_COUNT_FAILURE(keys=[ticket.key], args=[ticket.ttl]))
+            return int(get_redis().get(ticket.key) or 0)
         except Exception:  # Redis down: fail open (see the docstring)
             logger.warning("IVS events failure limit unavailable; checking the secret alone", exc_info=True)
             return None
-
-    @staticmethod
-    def _give_back(ticket: throttling.RateTicket) -> None:
-        try:
-            _GIVE_BACK(keys=[ticket.key])
-        except Exception:  # Redis gone since the INCR: the number expires with its window
-            logger.warning("IVS events failure limit: a right secret's number not given back", exc_info=True)
 
 
 class IvsEventsApi(APIView):
