@@ -76,6 +76,8 @@ class BroadcastSample(models.Model):
         verbose_name_plural = pgettext_lazy("複數", "觀眾數取樣")
         ordering = ["broadcast", "at"]
         constraints = [models.UniqueConstraint(fields=["broadcast", "at"], name="reports_one_sample_per_slot")]
+        # Retention finds the samples older than its cut-off whatever their broadcast.
+        indexes = [models.Index(fields=["at"], name="reports_sample_at")]
 
     def __str__(self) -> str:
         return f"{self.broadcast_id} @ {self.at:%Y-%m-%d %H:%M:%S}"

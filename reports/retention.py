@@ -9,8 +9,9 @@ the series starts at the cut-off).
 
 A broadcast that stays may have sessions older than the cut-off (a show across it, a 24/7 room).
 Its figures are kept on its row first where they can no longer change; where they still can (live,
-or ended within the merge window), the sessions it overlaps stay until it is final, so a report
-never shrinks while the show it describes is kept.
+or ended within the merge window), the sessions it overlaps stay until it is final, so a summary
+never shrinks while the show it describes is kept (its series does lose the points before the
+cut-off).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def cutoff(*, days: int | None = None, at: datetime | None = None) -> datetime:
 def _delete_in_batches(queryset: QuerySet[Model], *, what: str, batch: int, progress: Progress | None) -> int:
     model = queryset.model
     deleted = 0
+    queryset = queryset.order_by()  # any rows will do: no sort of everything that matches per batch
     while True:
         ids = list(queryset.values_list("pk", flat=True)[:batch])
         if not ids:
@@ -71,11 +73,17 @@ def purge(*, days: int | None = None, batch: int = BATCH, progress: Progress | N
         progress=progress,
     )
     old = Broadcast.objects.filter(ended_at__isnull=False, ended_at__lt=before)
+    # Two passes, each on its own index: the samples of the broadcasts that go, then the old
+    # samples of those that stay (a 24/7 room's).
     samples = _delete_in_batches(
-        BroadcastSample.objects.filter(Q(broadcast__in=old) | Q(at__lt=before)),
+        BroadcastSample.objects.filter(broadcast__in=old), what="samples", batch=batch, progress=progress
+    )
+    so_far = samples
+    samples += _delete_in_batches(
+        BroadcastSample.objects.filter(at__lt=before),
         what="samples",
         batch=batch,
-        progress=progress,
+        progress=None if progress is None else (lambda what, count: progress(what, so_far + count)),
     )
     broadcasts = _delete_in_batches(old, what="broadcasts", batch=batch, progress=progress)
     result: dict[str, object] = {
