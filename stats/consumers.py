@@ -146,7 +146,7 @@ class StatsConsumer(AsyncWebsocketConsumer):
         if channel == "rooms":  # every room: a roomId, if any, names nothing more
             return ROOMS_TOPIC, lambda: rooms_frame(rooms_payload())
         given = message.get("roomId")
-        if "roomId" not in message or given == "":  # v1.1.0: the room default, frames without roomId
+        if given in ("", None):  # absent, empty or null: v1.1.0's room default, frames without roomId
             return STATS_TOPIC, lambda: update_frame(stats_payload())
         try:
             room_id = validate_room_id(given)
