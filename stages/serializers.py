@@ -30,9 +30,7 @@ class StageArnField(StrictCharField):
 
 
 # roomId: checked by `stages.selectors.validate_room_id` (one 400 everywhere), the pattern documented.
-@extend_schema_field(
-    {"type": "string", "maxLength": 63, "pattern": ROOM_ID_PATTERN, "example": "seller-42", "nullable": True}
-)
+@extend_schema_field({"type": "string", "maxLength": 63, "pattern": ROOM_ID_PATTERN, "example": "seller-42"})
 class RoomIdField(NullMeansAbsent, StrictCharField):
     """An optional roomId ("", null or absent = the room `default`)."""
 
@@ -43,9 +41,6 @@ class RoomIdField(NullMeansAbsent, StrictCharField):
         super().__init__(**kwargs)
 
 
-@extend_schema_field(
-    {"type": "string", "maxLength": 200, "pattern": STAGE_ARN_PATTERN, "example": STAGE_ARN_EXAMPLE, "nullable": True}
-)
 class OptionalStageArnField(NullMeansAbsent, StageArnField):
     """A stage ARN, or "", null or absent (= none given)."""
 

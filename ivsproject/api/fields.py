@@ -65,23 +65,28 @@ class StrictCharField(serializers.CharField):
 
 
 class NullMeansAbsent:
-    """For an optional field: a JSON `null` is taken as the field not sent (its default applies).
+    """For an optional field: a JSON `null` is taken exactly as the field not sent (its default,
+    if it has one, applies; else it is left out). A required field is not affected.
 
     JSON clients write null for "no value" (`stageArn: null` for "pick a stage for me"), and the
     contract's optional fields say what their absence means; answering `缺少 stageArn` (missing) to
-    an optional field would be wrong. The field is declared nullable, so the schema says so.
+    an optional field would be wrong. An optional field is declared nullable, so the schema says so.
     """
 
     required: bool
 
     def __init__(self, **kwargs: Any):
-        kwargs.setdefault("allow_null", not kwargs.get("required", True))
+        optional = kwargs.get("required") is False or "default" in kwargs
+        if kwargs.get("allow_null") and not optional:
+            raise TypeError("NullMeansAbsent: a required field cannot take null as absent")
+        kwargs.setdefault("allow_null", optional)
         super().__init__(**kwargs)
 
     def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        # A mixin: the field class is next in the MRO, with DRF's handling of an absent value.
         if data is None and not self.required:
-            raise serializers.SkipField()
-        return super().validate_empty_values(data)  # type: ignore[misc]  # a mixin: the field class is next in the MRO
+            data = serializers.empty
+        return super().validate_empty_values(data)  # type: ignore[misc]
 
 
 class QueryIntegerField(serializers.IntegerField):

@@ -25,8 +25,7 @@ from ivsproject.api.fields import INVISIBLE_CHARS, NullMeansAbsent, StrictCharFi
 
 _STANDARD_VALIDATORS = {MaxLengthValidator, ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator}
 # StrictCharField's own conversion, the one method a field class may define besides `__init__`,
-# and NullMeansAbsent's skip of a null: `validate` hands any value that is not a string (null
-# included) to the serializer, so it never has to vouch for one.
+# and NullMeansAbsent's reading of a null as absent, which `validate` mirrors.
 _STRICT_CHAR_FIELD_OWN: dict[type, set[str]] = {
     StrictCharField: {"to_internal_value"},
     NullMeansAbsent: {"validate_empty_values"},
@@ -42,6 +41,7 @@ class _Field:
     required: bool
     allow_blank: bool
     allow_invisible: bool
+    null_is_absent: bool
 
 
 class PlainBody:
@@ -67,7 +67,7 @@ class PlainBody:
         clean = {}
         for field in self.fields:
             value = data.get(field.name, empty)
-            if value is empty and not field.required:
+            if (value is empty and not field.required) or (value is None and field.null_is_absent):
                 continue
             if value == "" and field.allow_blank:
                 clean[field.name] = value
@@ -114,7 +114,10 @@ def _plain_fields(serializer_class: type[serializers.Serializer]) -> list[_Field
             or not {type(v) for v in field.validators} <= _STANDARD_VALIDATORS
         ):
             return None
-        fields.append(_Field(name, field.max_length, field.required, field.allow_blank, field.allow_invisible))
+        null_is_absent = isinstance(field, NullMeansAbsent) and not field.required
+        fields.append(
+            _Field(name, field.max_length, field.required, field.allow_blank, field.allow_invisible, null_is_absent)
+        )
     return fields
 
 

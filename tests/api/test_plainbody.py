@@ -141,18 +141,37 @@ class WithNullableOptional(serializers.Serializer):
     [{"userId": "u-1", "room": None}, {"userId": "u-1", "room": "r1"}, {"userId": "u-1"}, {"userId": None}],
     ids=repr,
 )
-def test_a_null_for_an_optional_field_is_the_serializers_to_skip(body):
-    """Null means absent (NullMeansAbsent): the route stays vouched for, a null is left to the
-    serializer, which drops the field; a null for a required field is still an error."""
+def test_a_null_for_an_optional_field_is_absent_here_as_in_the_serializer(body):
+    """Null means absent (NullMeansAbsent): the route stays vouched for and a null for the optional
+    field is proven absent here as the serializer drops it; a null for a required field is still
+    the serializer's error."""
     plain = PlainBody(WithNullableOptional)
     assert plain.fields is not None
     serializer = WithNullableOptional(data=body)
-    if body.get("room", "") is None or body["userId"] is None:
+    if body["userId"] is None:
         assert plain.validate(body) is None
     else:
-        assert plain.validate(body) == dict(serializer.validated_data if serializer.is_valid() else {})
+        assert serializer.is_valid(), serializer.errors
+        assert plain.validate(body) == dict(serializer.validated_data)
     if body["userId"] is None:
         assert not serializer.is_valid() and serializer.errors["userId"][0].code == "null"
     else:
         assert serializer.is_valid(), serializer.errors
         assert serializer.validated_data == {k: v for k, v in body.items() if v is not None}
+
+
+def test_a_null_takes_an_optional_fields_default_and_a_required_field_refuses_it():
+    class WithDefault(serializers.Serializer):
+        userId = IdField()
+        room = OptionalRoomField(max_length=8, default="default")
+
+    class Required(serializers.Serializer):
+        room = OptionalRoomField(max_length=8)
+
+    with_default = WithDefault(data={"userId": "u", "room": None})
+    assert with_default.is_valid(), with_default.errors
+    assert with_default.validated_data == {"userId": "u", "room": "default"}
+    required = Required(data={"room": None})
+    assert not required.is_valid() and required.errors["room"][0].code == "null"
+    with pytest.raises(TypeError):
+        OptionalRoomField(max_length=8, allow_null=True)
