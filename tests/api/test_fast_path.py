@@ -508,10 +508,13 @@ def test_a_null_optional_field_is_absent_on_the_production_app_too(master_stage)
     for user in ("v1", "v2", "v3"):
         join(app, user)
 
+    labels = {"route": "api/token/viewer", "outcome": "served"}
+    before = REGISTRY.get_sample_value("ivs_fast_path_requests_total", labels) or 0.0
     status, _, content = app.post("/api/token/viewer", {"userId": "v4", "roomId": None, "stageArn": None})
 
     assert status == 200, content
     assert json.loads(content)["data"]["stageArn"] == master_stage.arn
+    assert REGISTRY.get_sample_value("ivs_fast_path_requests_total", labels) == before + 1  # served fast
     status, _, content = app.post("/api/token/viewer", {"userId": None, "roomId": None})
     assert status == 400
     assert json.loads(content)["error"]["message"] == "缺少 userId"
