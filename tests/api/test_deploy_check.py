@@ -64,13 +64,17 @@ def env_example() -> dict[str, tuple[str, str]]:
 
 
 def procfile_env_reads() -> set[str]:
-    """The variables the Procfile's process lines expand (`${NAME:-default}`), and those read with
-    `os.environ` by the service's modules outside the settings."""
+    """The variables the Procfile's process lines expand (`${NAME:-default}`), and those the
+    service's own modules read from the environment outside the settings."""
     names = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "Procfile").read_text()))
-    for path in ROOT.glob("*/**/*.py"):
-        if path.parts[len(ROOT.parts)] in (".venv", "tests", "bench", "tools", "var") or "devtools" in path.parts:
+    read = re.compile(r"""(?:os\.environ\.get\(|os\.getenv\(|os\.environ\[)\s*["']([A-Z][A-Z0-9_]*)["']""")
+    packages = [p for p in ROOT.iterdir() if (p / "__init__.py").is_file() or (p / "apps.py").is_file()]
+    for package in packages:
+        if package.name in ("tests", "bench", "tools"):
             continue
-        names |= set(re.findall(r"os\.environ\.get\(\s*\"([A-Z][A-Z0-9_]*)\"", path.read_text()))
+        for path in package.rglob("*.py"):
+            if "devtools" not in path.parts:
+                names |= set(read.findall(path.read_text()))
     return names
 
 
