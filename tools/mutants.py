@@ -56,6 +56,8 @@ AUTOSCALER = ["tests/boundaries/test_autoscaler_thresholds.py", "tests/autoscali
 ENVELOPE = ["tests/boundaries/test_timestamps.py", "tests/api/test_envelope.py", "tests/api/test_authentication.py"]
 DURATION = ["tests/boundaries/test_duration_format.py", "tests/viewers/test_viewer_api.py"]
 REPORTS = ["tests/reports/test_broadcast_reports.py", "tests/reports/test_reports_operators.py"]
+EVENTS = ["tests/hardening/test_probe.py", "tests/hardening/test_security_events.py"]
+PLAIN_BODY = ["tests/api/test_plainbody.py", "tests/api/test_fast_path.py"]
 
 
 @dataclass(frozen=True)
@@ -348,6 +350,43 @@ MUTANTS = [
         ".exclude(Exists(still_counting))",
         "",
         REPORTS,
+    ),
+    # --- The events secret's guess limit ----------------------------------------------------------
+    Mutant(
+        "events-right-secret-served-while-locked",
+        "stats/apis.py",
+        "failures if not right else failures + 1",
+        "failures if not right else 0",
+        EVENTS,
+    ),
+    Mutant(
+        "events-right-secrets-counted",
+        "stats/apis.py",
+        "count_one=not right",
+        "count_one=True",
+        EVENTS,
+    ),
+    Mutant(
+        "events-limit-off-by-one",
+        "stats/apis.py",
+        "failures if not right else failures + 1",
+        "failures - 1 if not right else failures + 1",
+        EVENTS,
+    ),
+    # --- The plain-body proof (fast path) ---------------------------------------------------------
+    Mutant(
+        "plainbody-invisible-ids-vouched-for",
+        "ivsproject/api/plainbody.py",
+        "or (not field.allow_invisible and _INVISIBLE.search(value))",
+        "or False",
+        [*PLAIN_BODY, "tests/hardening/test_probe.py"],
+    ),
+    Mutant(
+        "plainbody-null-vouched-as-a-value",
+        "ivsproject/api/plainbody.py",
+        "or (value is None and field.null_is_absent)",
+        "or (value is None)",
+        PLAIN_BODY,
     ),
 ]
 
