@@ -15,7 +15,7 @@ from ivsproject.api.authentication import match_secret
 from ivsproject.api.envelope import ok
 from ivsproject.api.exceptions import Forbidden
 from ivsproject.api.schema import envelope_responses
-from ivsproject.redis import LuaScript, get_redis, key
+from ivsproject.redis import get_redis, key
 from stages import events
 from stages.selectors import room_param
 from stages.serializers import RoomQuerySerializer
@@ -101,17 +101,6 @@ def _events_failures_ticket(request: Request) -> throttling.RateTicket | None:
     return throttling.RateTicket(key=key("ivs-events", "failures", window, digest), window=window, limit=limit)
 
 
-# A refused secret's number in its window; the first sets the window's expiry in the same step,
-# so no counter is ever left without one.
-_COUNT_FAILURE = LuaScript(
-    """
-local n = redis.call('incr', KEYS[1])
-if n == 1 then redis.call('expire', KEYS[1], ARGV[1]) end
-return n
-"""
-)
-
-
 class HasEventsSecret(BasePermission):
     """`x-ivs-events-secret` = IVS_EVENTS_SECRET (constant time); the endpoint is off (403) unset.
 
@@ -153,7 +142,7 @@ class HasEventsSecret(BasePermission):
         """The window's failures, this one counted first when `count_one`; None if Redis is down."""
         try:
             if count_one:
-                return int(_COUNT_FAILURE(keys=[ticket.key], args=[ticket.ttl]))
+                return throttling.count(ticket)  # the API rate limit's counter, on this key
             return int(get_redis().get(ticket.key) or 0)
         except Exception:  # Redis down: fail open (see the docstring)
             logger.warning("IVS events failure limit unavailable; checking the secret alone", exc_info=True)

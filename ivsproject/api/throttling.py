@@ -129,6 +129,18 @@ def enforce(ticket: RateTicket, count: int) -> None:
         raise RateLimitExceeded(headers={"Retry-After": str(max(time_left, 1))})
 
 
+def count(ticket: RateTicket) -> int:
+    """One more in the ticket's window (one INCR on the shared Redis): its number, 1 for the first."""
+    client = get_redis()
+    number = int(client.incr(ticket.key))
+    if number == 1:
+        # Only the window's first request sets the expiry (Redis's INCR rate-limiter pattern), so
+        # every other request costs one command. A process dying in between leaves one small key
+        # without expiry; it names a window that never comes back, so it limits no one.
+        client.expire(ticket.key, ticket.ttl)
+    return number
+
+
 def settle(ticket: RateTicket | None) -> None:
     """Count the request now (one INCR on the shared Redis) and enforce the limit."""
     if ticket is None:
@@ -136,14 +148,7 @@ def settle(ticket: RateTicket | None) -> None:
     if ticket.counted is not None:
         enforce(ticket, ticket.counted)
         return
-    client = get_redis()
-    count = int(client.incr(ticket.key))
-    if count == 1:
-        # Only the window's first request sets the expiry (Redis's INCR rate-limiter pattern), so
-        # every other request costs one command. A process dying in between leaves one small key
-        # without expiry; it names a window that never comes back, so it limits no one.
-        client.expire(ticket.key, ticket.ttl)
-    enforce(ticket, count)
+    enforce(ticket, count(ticket))
 
 
 class ClientRateThrottle(BaseThrottle):
