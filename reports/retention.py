@@ -42,9 +42,13 @@ def cutoff(*, days: int | None = None, at: datetime | None = None) -> datetime:
         return datetime.min.replace(tzinfo=UTC)
 
 
-def _delete_in_batches(queryset: QuerySet[Model], *, what: str, batch: int, progress: Progress | None) -> int:
+def _delete_in_batches(
+    queryset: QuerySet[Model], *, what: str, batch: int, progress: Progress | None, so_far: int = 0
+) -> int:
+    """Delete what `queryset` matches, `batch` rows a time; returns `so_far` plus the rows deleted
+    (progress counts on from `so_far`, for a kind of row purged in several passes)."""
     model = queryset.model
-    deleted = 0
+    deleted = so_far
     queryset = queryset.order_by()  # any rows will do: no sort of everything that matches per batch
     while True:
         ids = list(queryset.values_list("pk", flat=True)[:batch])
@@ -78,12 +82,8 @@ def purge(*, days: int | None = None, batch: int = BATCH, progress: Progress | N
     samples = _delete_in_batches(
         BroadcastSample.objects.filter(broadcast__in=old), what="samples", batch=batch, progress=progress
     )
-    so_far = samples
-    samples += _delete_in_batches(
-        BroadcastSample.objects.filter(at__lt=before),
-        what="samples",
-        batch=batch,
-        progress=None if progress is None else (lambda what, count: progress(what, so_far + count)),
+    samples = _delete_in_batches(
+        BroadcastSample.objects.filter(at__lt=before), what="samples", batch=batch, progress=progress, so_far=samples
     )
     broadcasts = _delete_in_batches(old, what="broadcasts", batch=batch, progress=progress)
     result: dict[str, object] = {

@@ -24,9 +24,9 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 from ivsproject.api.fields import INVISIBLE_CHARS, NullMeansAbsent, StrictCharField
 
 _STANDARD_VALIDATORS = {MaxLengthValidator, ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator}
-# StrictCharField's own conversion, the one method a field class may define besides `__init__`,
-# and NullMeansAbsent's reading of a null as absent, which `validate` mirrors.
-_STRICT_CHAR_FIELD_OWN: dict[type, set[str]] = {
+# The methods a field class may define besides `__init__`: StrictCharField's own conversion, and
+# NullMeansAbsent's reading of a null as absent, both of which `validate` mirrors.
+_KNOWN_FIELD_METHODS: dict[type, set[str]] = {
     StrictCharField: {"to_internal_value"},
     NullMeansAbsent: {"validate_empty_values"},
 }
@@ -102,7 +102,7 @@ def _plain_fields(serializer_class: type[serializers.Serializer]) -> list[_Field
     for name, field in serializer.fields.items():
         if (
             not isinstance(field, StrictCharField)
-            or _defines_methods(type(field), below=serializers.CharField, allowed=_STRICT_CHAR_FIELD_OWN)
+            or _defines_methods(type(field), below=serializers.CharField, allowed=_KNOWN_FIELD_METHODS)
             or field.source != name
             or hasattr(serializer, f"validate_{name}")
             or field.default is not empty

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from stages import ivs
 from stages.models import Room, Stage
+from tests.api.helpers import TIMESTAMP_RE
 from tests.factories import track_viewers
 
 pytestmark = pytest.mark.django_db
@@ -142,11 +141,11 @@ def test_get_room_with_its_stages(api, master_stage):
         "tags",
     }
     assert set(data["room"]) == room_fields
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data["room"]["createdAt"])
+    assert TIMESTAMP_RE.match(data["room"]["createdAt"])
     [stage] = data["stages"]
     assert {"stageArn", "stageName", "viewerCount", "autoScaled", "createdAt"} <= set(stage)
     assert stage["autoScaled"] is False and stage["stageName"] == Stage.objects.get(arn=stage["stageArn"]).name
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stage["createdAt"])
+    assert TIMESTAMP_RE.match(stage["createdAt"])
     assert error(api.get("/api/rooms/nope")) == (404, "NOT_FOUND", "直播間不存在")
     assert error(api.get("/api/rooms/BAD"))[:2] == (400, "VALIDATION_ERROR")
 
