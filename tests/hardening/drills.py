@@ -209,10 +209,23 @@ def start_procfile(name: str, env: dict[str, str], log_dir: Path, **extra: str) 
     return start(name, ["sh", "-c", procfile_command(name)], server_env, port, log_dir)
 
 
+def start_web(env: dict[str, str], log_dir: Path, *, workers: int, threads: int = 8) -> Server:
+    """The Procfile's `web` (granian), returned once every worker serves, not just the first to answer
+    /health: a worker still importing the app accepts no connection, so the others would take them all."""
+    server = start_procfile("web", env, log_dir, WEB_CONCURRENCY=str(workers), WEB_THREADS=str(threads))
+    started = [f"Started worker-{number}" for number in range(1, workers + 1)]
+    try:
+        wait_for(lambda: all(line in server.log() for line in started), timeout=60, interval=0.05)
+    except AssertionError:
+        server.stop()
+        raise RuntimeError(f"granian's workers did not all start:\n{server.log()[-3000:]}") from None
+    return server
+
+
 @contextlib.contextmanager
 def granian(env: dict[str, str], log_dir: Path, *, workers: int = 1, threads: int = 8) -> Iterator[Server]:
     """The Procfile's `web`: granian serving ivsproject.wsgi:application, fast path and all."""
-    server = start_procfile("web", env, log_dir, WEB_CONCURRENCY=str(workers), WEB_THREADS=str(threads))
+    server = start_web(env, log_dir, workers=workers, threads=threads)
     try:
         yield server
     finally:
@@ -258,7 +271,7 @@ def production_front(env: dict[str, str], log_dir: Path, *, workers: int = 2, ws
     binary = nginx_or_skip()
     started: list[Server] = []
     try:
-        web = start_procfile("web", env, log_dir, WEB_CONCURRENCY=str(workers))
+        web = start_web(env, log_dir, workers=workers)
         started.append(web)
         ws = [start_procfile("ws", env, log_dir) for _ in range(ws_processes)]
         started += ws
