@@ -10,6 +10,8 @@ granian and daphne from the Procfile's own lines, ENVIRONMENT=production, TRUSTE
   TRUSTED_PROXY_COUNT like every other process (a forged X-Forwarded-For is not believed).
 - Header names with "_" never pass nginx: granian would read `x_api_key` as `x-api-key` and
   `X_Forwarded_For` as `X-Forwarded-For`.
+- nginx keeps few idle upstream connections, so a burst over a granian worker's connection slots
+  waits for one request, not for idle connections to be dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import re
 import select
 import socket
+import statistics
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -347,3 +350,60 @@ def test_nginx_answers_many_concurrent_requests_on_one_port(front):
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _n: requests.get(front.url + "/health", timeout=5).status_code, range(32)))
     assert answers == [200] * 32
+
+
+# --- nginx's idle upstream connections against granian's connection slots --------------------------
+def procfile_backpressure() -> int:
+    """The web line's default --backpressure: connections one granian worker serves at once."""
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    match = re.search(r'--backpressure "\$\{WEB_BACKPRESSURE:-(\d+)\}"', line)
+    assert match, "the Procfile's web line sets no backpressure default"
+    return int(match.group(1))
+
+
+def burst(port: int, count: int) -> list[tuple[int, float]]:
+    """`count` clients, each on a connection of its own, ask /health at the same moment: all connect
+    first, then all send, so the requests overlap however fast each is served. Status and seconds
+    from sending to the whole answer, per client."""
+    request = http_request("GET", "/health", [])
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(count)]
+    sent: dict[socket.socket, float] = {}
+    answers: dict[socket.socket, tuple[bytes, float]] = {}
+    received: dict[socket.socket, bytes] = {sock: b"" for sock in socks}
+    try:
+        for sock in socks:
+            sock.sendall(request)
+            sent[sock] = time.perf_counter()
+        deadline = time.perf_counter() + 30
+        while len(answers) < count and time.perf_counter() < deadline:
+            readable, _w, _x = select.select([s for s in socks if s not in answers], [], [], 0.5)
+            for sock in readable:
+                chunk = sock.recv(65536)
+                received[sock] += chunk
+                if not chunk:  # the request asked nginx to close once answered
+                    answers[sock] = (received[sock], time.perf_counter() - sent[sock])
+    finally:
+        for sock in socks:
+            sock.close()
+    assert len(answers) == count, f"{count - len(answers)} of {count} unanswered after 30 s"
+    return [(int(raw.split(b" ", 2)[1]), seconds) for raw, seconds in answers.values()]
+
+
+def test_a_burst_over_one_workers_slots_is_not_held_by_idle_upstream_connections(box):
+    """granian gives each connection one of its worker's backpressure slots, held while the
+    connection stays open, idle keep-alive included, until granian drops it 10 s after its last
+    request. nginx keeps idle upstream connections for reuse; were it allowed to keep as many as a
+    worker has slots, a burst after a burst would find them all held and its overflow would wait out
+    those 10 s. nginx keeps fewer, and closes the rest as requests finish, so the overflow waits for
+    one request."""
+    scratch_box, tmp = box
+    slots = procfile_backpressure()
+    with production_front(production_env(scratch_box.env), tmp, workers=1) as front:
+        answers = burst(front.port, slots)  # opens up to `slots` upstream connections; nginx keeps some
+        later = [answer for _n in range(3) for answer in burst(front.port, slots + 16)]
+    assert [status for status, _s in answers + later] == [200] * len(answers + later)
+    slowest = max(seconds for _status, seconds in later)
+    assert slowest < 3.0, f"a burst's slowest request took {slowest:.1f} s"
+    median = statistics.median(seconds for _status, seconds in later)
+    record("bursts_over_one_workers_slots", slots=slots, clients=slots + 16, bursts=3,
+           slowest_seconds=round(slowest, 3), median_seconds=round(median, 3))  # fmt: skip
