@@ -47,7 +47,7 @@ def test_health_reports_every_field_of_the_spec(client, settings):
     assert data["status"] == "healthy"
     assert isinstance(data["uptime"], int | float) and data["uptime"] >= 0
     assert data["environment"] == "development"
-    assert data["version"] == "1.1.0"
+    assert data["version"] == "1.2.0"
     assert data["services"]["redis"] == "connected"
     assert data["services"]["aws"]["region"] == settings.AWS_REGION
     assert isinstance(data["services"]["aws"]["stageConfigured"], bool)

@@ -57,7 +57,7 @@ def test_schema_declares_the_api_key_scheme_for_authenticated_views(client):
 
 
 def test_schema_is_versioned_like_the_api(schema):
-    assert schema["info"]["version"] == "1.1.0"
+    assert schema["info"]["version"] == "1.2.0"
 
 
 def test_health_needs_no_key_in_the_schema(schema):
