@@ -24,12 +24,14 @@ re-bound without a restart that would cut its other users, so a small relay proc
 at once when a killed node's side resets, as a real network would. Beat runs in the root namespace:
 it is the deployment's one scheduler and not what this drill kills.
 
-Node a is killed when half the joins are done: SIGKILL to its granian, daphne and worker (every
-process in its namespace). Then: no stage above 50 in Redis presence or in the database; every
-viewer exactly one session row, closed once with its watch time; requests that were in flight on
-node a got a clean error (502 from nginx or a connection error, never a 2xx) and their retries
-succeeded; node b's subscribers kept getting pushes and node a's reconnected through nginx and got
-the next one. The figures go to test-artifacts/hardening/drills.json (`two_nodes`).
+Node a is killed when half the joins are done: its granian is frozen (SIGSTOP) until the requests
+nginx gives it meanwhile are stuck there, then SIGKILL to its granian, daphne and worker (every
+process in its namespace). Frozen first because an instant kill can land between two batches of its
+answers with nothing in flight on it, and then proves nothing. Then: no stage above 50 in Redis
+presence or in the database; every viewer exactly one session row, closed once with its watch time;
+requests that were in flight on node a got a clean error (502 from nginx or a connection error,
+never a 2xx) and their retries succeeded; node b's subscribers kept getting pushes and node a's
+reconnected through nginx and got the next one. The figures go to test-artifacts/hardening/drills.json (`two_nodes`).
 
 Without network namespaces (not root, or the kernel refuses; `TWO_NODES_LOOPBACK=1` forces it) the
 same scenario runs with the two nodes on distinct loopback ports, and says so in a warning.
@@ -39,6 +41,7 @@ Without PostgreSQL or nginx it is skipped with the reason.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import secrets
@@ -74,6 +77,8 @@ SUBSCRIBERS = 20
 CLIENT_THREADS = 16
 HEARTBEAT_ROUNDS = 2
 KILL_AFTER_JOINS = VIEWERS // 2
+STUCK_AT_KILL = CLIENT_THREADS // 2  # requests stuck on frozen node a when it is killed, at least
+STUCK_SECONDS = 0.5  # unanswered this long: on the frozen node (node b answers in a fraction of it)
 RETRYABLE = {502, 503, 504}
 
 
@@ -110,6 +115,9 @@ class Load:
         self.base = base
         self.headers = {"x-api-key": key}
         self.local = threading.local()
+        self.lock = threading.Lock()
+        self.pending: dict[int, float] = {}  # attempt -> when sent, for those not answered yet
+        self.ids = itertools.count()
 
     def session(self) -> requests.Session:
         if not hasattr(self.local, "session"):
@@ -120,6 +128,9 @@ class Load:
         attempts: list[Attempt] = []
         for attempt in range(tries):
             sent = time.time()
+            number = next(self.ids)
+            with self.lock:
+                self.pending[number] = sent
             try:
                 response = self.session().request(method, self.base + path, json=body, headers=self.headers, timeout=15)
             except requests.RequestException as exc:
@@ -130,8 +141,17 @@ class Load:
                 attempts.append(Attempt(sent, time.time(), response.status_code, code))
                 if response.status_code not in RETRYABLE or code == "STAGE_FULL":
                     return Call(attempts, response)
+            finally:
+                with self.lock:
+                    del self.pending[number]
             time.sleep(min(0.05 * 2**attempt, 1.0))
         return Call(attempts, None)
+
+    def unanswered_for(self, seconds: float) -> int:
+        """Requests sent at least `seconds` ago and not answered yet."""
+        now = time.time()
+        with self.lock:
+            return sum(1 for sent in self.pending.values() if now - sent >= seconds)
 
 
 # --- WebSocket subscribers through nginx -----------------------------------------------------------
@@ -372,12 +392,16 @@ def test_two_nodes_survive_one_node_killed_mid_load(deployment):
         futures = {pool.submit(load.call, "POST", "/api/token/viewer", {"userId": user}): user for user in users}
         wait_for(lambda: sum(f.done() for f in futures) >= KILL_AFTER_JOINS, timeout=60, interval=0.005)
         joined_before_kill = sum(f.done() for f in futures)
+        frozen_at = time.time()
+        node_a.freeze("web")
+        wait_for(lambda: load.unanswered_for(STUCK_SECONDS) >= STUCK_AT_KILL, timeout=30, interval=0.01)
+        stuck_at_kill = load.unanswered_for(STUCK_SECONDS)
         killed_at = time.time()
         killed_pids = node_a.kill()
         for future, user in futures.items():
             joins[user] = future.result()
         joins_done = time.time()
-        pre_kill_rate = joined_before_kill / (killed_at - started)
+        pre_kill_rate = joined_before_kill / (frozen_at - started)
 
         heartbeats: list[Call] = []
         for _ in range(HEARTBEAT_ROUNDS):
@@ -497,6 +521,8 @@ def test_two_nodes_survive_one_node_killed_mid_load(deployment):
         "joins_per_second_overall": round(VIEWERS / (joins_done - started), 1),
         "joins_by_node_before_kill": joins_by,
         "requests": sum(len(c.attempts) for c in calls + late + list(leaves.values())),
+        "node_a_frozen_seconds_before_kill": round(killed_at - frozen_at, 2),
+        "requests_stuck_on_node_a_at_kill": stuck_at_kill,
         "failed_attempts_around_kill": len(failed),
         "failed_outcomes": sorted({str(a.outcome) for a in failed}),
         "http_recovery_seconds": round(http_recovery, 2),

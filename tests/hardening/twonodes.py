@@ -281,6 +281,11 @@ class Node:
     def prefix(self) -> list[str]:
         return ["ip", "netns", "exec", self.namespace.name] if self.namespace else []
 
+    def freeze(self, name: str) -> None:
+        """SIGSTOP one of the node's processes and its children: it holds its connections and
+        answers nothing, as a hung machine would, until it is killed."""
+        os.killpg(self.processes[name].pid, signal.SIGSTOP)
+
     def kill(self) -> list[int]:
         """SIGKILL the node: every process group it started and, in a namespace, every process in it."""
         killed = []
