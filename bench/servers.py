@@ -20,7 +20,7 @@ import psutil
 import requests
 
 from bench.env import ROOT, BenchEnv, free_port
-from deploy.procfile import procfile_command
+from deploy.procfile import procfile_command, web_workers_serving
 
 PEER_DIR = ROOT / "bench" / "peer"
 
@@ -120,11 +120,18 @@ def start(
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         with contextlib.suppress(requests.RequestException):
-            if requests.get(server.url + health, timeout=2).status_code < 500:
+            if requests.get(server.url + health, timeout=2).status_code < 500 and _all_workers_serving(log):
                 return server
         time.sleep(0.2)
     server.stop()
     raise RuntimeError(f"{name} did not answer on {server.url}{health} within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def _all_workers_serving(log: Path) -> bool:
+    """granian answers once its first worker serves; measure only when all of them do (a server
+    that logs no granian worker lines, gunicorn, is ready when it answers)."""
+    text = log.read_text(errors="replace")
+    return "Spawning worker-" not in text or web_workers_serving(text)
 
 
 @contextlib.contextmanager

@@ -24,3 +24,12 @@ def procfile_command(name: str) -> str:
         return procfile_commands()[name]
     except KeyError:
         raise KeyError(f"no `{name}:` process in {PROCFILE}") from None
+
+
+def web_workers_serving(log: str) -> bool:
+    """Whether every granian worker that `web`'s log says was spawned has started serving. granian
+    answers as soon as its first worker does, while a worker still importing the app accepts no
+    connection: whoever starts `web` and then loads it waits for this as well as for an answer."""
+    spawned = set(re.findall(r"Spawning worker-(\d+)", log))
+    started = set(re.findall(r"Started worker-(\d+)", log))
+    return bool(spawned) and spawned <= started

@@ -28,7 +28,7 @@ import pytest
 import requests
 
 from deploy import nginx_conf
-from deploy.procfile import procfile_command
+from deploy.procfile import procfile_command, web_workers_serving
 from tests.processes import ROOT, free_port, manage, process_env, scratch_database
 
 ARTIFACTS = ROOT / "test-artifacts" / "hardening"
@@ -213,9 +213,8 @@ def start_web(env: dict[str, str], log_dir: Path, *, workers: int, threads: int 
     """The Procfile's `web` (granian), returned once every worker serves, not just the first to answer
     /health: a worker still importing the app accepts no connection, so the others would take them all."""
     server = start_procfile("web", env, log_dir, WEB_CONCURRENCY=str(workers), WEB_THREADS=str(threads))
-    started = [f"Started worker-{number}" for number in range(1, workers + 1)]
     try:
-        wait_for(lambda: all(line in server.log() for line in started), timeout=60, interval=0.05)
+        wait_for(lambda: web_workers_serving(server.log()), timeout=60, interval=0.05)
     except AssertionError:
         server.stop()
         raise RuntimeError(f"granian's workers did not all start:\n{server.log()[-3000:]}") from None
