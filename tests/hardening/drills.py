@@ -213,11 +213,15 @@ def start_web(env: dict[str, str], log_dir: Path, *, workers: int, threads: int 
     """The Procfile's `web` (granian), returned once every worker serves, not just the first to answer
     /health: a worker still importing the app accepts no connection, so the others would take them all."""
     server = start_procfile("web", env, log_dir, WEB_CONCURRENCY=str(workers), WEB_THREADS=str(threads))
-    try:
-        wait_for(lambda: web_workers_serving(server.log()), timeout=60, interval=0.05)
-    except AssertionError:
+
+    def settled() -> bool:  # all serving, or granian gone (no use waiting the minute out)
+        return server.process.poll() is not None or web_workers_serving(server.log())
+
+    with contextlib.suppress(AssertionError):
+        wait_for(settled, timeout=60, interval=0.05)
+    if server.process.poll() is not None or not web_workers_serving(server.log()):
         server.stop()
-        raise RuntimeError(f"granian's workers did not all start:\n{server.log()[-3000:]}") from None
+        raise RuntimeError(f"granian's workers did not all start:\n{server.log()[-3000:]}")
     return server
 
 
