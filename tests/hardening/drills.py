@@ -179,8 +179,9 @@ class Server:
 
 
 def start(name: str, argv: list[str], env: dict[str, str], port: int, log_dir: Path, *, ready: str | None = "/health",
-          timeout: float = 60) -> Server:  # fmt: skip
-    """Start `argv` in its own session; wait until `ready` answers (anything below 500)."""
+          ready_log: Callable[[str], bool] | None = None, timeout: float = 60) -> Server:  # fmt: skip
+    """Start `argv` in its own session; wait until `ready` answers (anything below 500) and, when
+    given, `ready_log` holds for the process's output so far."""
     log_path = log_dir / f"{name}-{port}.log"
     handle = log_path.open("wb")
     process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
@@ -191,38 +192,34 @@ def start(name: str, argv: list[str], env: dict[str, str], port: int, log_dir: P
             server.stop()
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log()[-3000:]}")
         with contextlib.suppress(requests.RequestException):
-            if requests.get(server.url + ready, timeout=2).status_code < 500:
+            if requests.get(server.url + ready, timeout=2).status_code < 500 and (
+                ready_log is None or ready_log(server.log())
+            ):
                 break
         if time.monotonic() > deadline:
             server.stop()
-            raise RuntimeError(f"{name} did not answer on {server.url}{ready}:\n{server.log()[-3000:]}")
+            raise RuntimeError(f"{name} was not ready on {server.url}{ready}:\n{server.log()[-3000:]}")
         time.sleep(0.1)
     return server
 
 
-def start_procfile(name: str, env: dict[str, str], log_dir: Path, **extra: str) -> Server:
+def start_procfile(
+    name: str, env: dict[str, str], log_dir: Path, *, ready_log: Callable[[str], bool] | None = None, **extra: str
+) -> Server:
     """The Procfile's `name` line (through `sh -c`, as a process manager runs it) on a free port."""
     port = free_port()
     ports = {"web": "WEB_PORT", "ws": "WS_PORT", "ws2": "WS2_PORT"}
     path = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])  # granian, daphne
     server_env = {**env, "PATH": path, "HOST": "127.0.0.1", ports[name]: str(port), **extra}
-    return start(name, ["sh", "-c", procfile_command(name)], server_env, port, log_dir)
+    return start(name, ["sh", "-c", procfile_command(name)], server_env, port, log_dir, ready_log=ready_log)
 
 
 def start_web(env: dict[str, str], log_dir: Path, *, workers: int, threads: int = 8) -> Server:
     """The Procfile's `web` (granian), returned once every worker serves, not just the first to answer
     /health: a worker still importing the app accepts no connection, so the others would take them all."""
-    server = start_procfile("web", env, log_dir, WEB_CONCURRENCY=str(workers), WEB_THREADS=str(threads))
-
-    def settled() -> bool:  # all serving, or granian gone (no use waiting the minute out)
-        return server.process.poll() is not None or web_workers_serving(server.log())
-
-    with contextlib.suppress(AssertionError):
-        wait_for(settled, timeout=60, interval=0.05)
-    if server.process.poll() is not None or not web_workers_serving(server.log()):
-        server.stop()
-        raise RuntimeError(f"granian's workers did not all start:\n{server.log()[-3000:]}")
-    return server
+    return start_procfile(
+        "web", env, log_dir, ready_log=web_workers_serving, WEB_CONCURRENCY=str(workers), WEB_THREADS=str(threads)
+    )
 
 
 @contextlib.contextmanager

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from deploy.procfile import procfile_command
 from ivsproject.api import throttling
 from ivsproject.api.slowbody import READERS_PER_WORKER, SLOT_WAIT_SECONDS
 from ivsproject.devtools.embedded_redis import embedded_redis
@@ -46,7 +47,7 @@ from tests.hardening.drills import (
     timed,
 )
 from tests.hardening.helpers import envelope_error, http_request, raw_http
-from tests.processes import ROOT, free_port
+from tests.processes import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -184,8 +185,7 @@ def test_stalled_bodies_straight_at_granian_hold_two_threads_per_worker_not_the_
 
 def procfile_header_read_timeout() -> float:
     """The web line's --http1-header-read-timeout, in seconds."""
-    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
-    match = re.search(r"--http1-header-read-timeout (\d+)", line)
+    match = re.search(r"--http1-header-read-timeout (\d+)", procfile_command("web"))
     assert match, "the Procfile's web line sets no header read timeout"
     return int(match.group(1)) / 1000
 
@@ -355,8 +355,7 @@ def test_nginx_answers_many_concurrent_requests_on_one_port(front):
 # --- nginx's idle upstream connections against granian's connection slots --------------------------
 def procfile_backpressure() -> int:
     """The web line's default --backpressure: connections one granian worker serves at once."""
-    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
-    match = re.search(r'--backpressure "\$\{WEB_BACKPRESSURE:-(\d+)\}"', line)
+    match = re.search(r'--backpressure "\$\{WEB_BACKPRESSURE:-(\d+)\}"', procfile_command("web"))
     assert match, "the Procfile's web line sets no backpressure default"
     return int(match.group(1))
 

@@ -31,7 +31,8 @@ answers with nothing in flight on it, and then proves nothing. Then: no stage ab
 presence or in the database; every viewer exactly one session row, closed once with its watch time;
 requests that were in flight on node a got a clean error (502 from nginx or a connection error,
 never a 2xx) and their retries succeeded; node b's subscribers kept getting pushes and node a's
-reconnected through nginx and got the next one. The figures go to test-artifacts/hardening/drills.json (`two_nodes`).
+reconnected through nginx and got the next one. The figures go to
+test-artifacts/hardening/drills.json (`two_nodes`).
 
 Without network namespaces (not root, or the kernel refuses; `TWO_NODES_LOOPBACK=1` forces it) the
 same scenario runs with the two nodes on distinct loopback ports, and says so in a warning.
